@@ -1,0 +1,109 @@
+"""The registry holds exactly the paper's 33 benchmarks and 30 tasks, and rejects broken YAML by name."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vpbench.errors import RegistryError
+from vpbench.registry import PROJECT_ROOT, load_registry, load_registry_from
+
+PAPER = Path(__file__).parent / "fixtures" / "paper" / "videoprism_tables.yaml"
+
+
+def test_registry_has_33_benchmarks_and_30_tasks():
+    registry = load_registry()
+    assert len(registry.benchmarks) == 33
+    assert len(registry.tasks) == 30
+    for bench in registry.benchmarks.values():
+        assert bench.metric in registry.tasks[bench.task].score_keys
+    assert sum(len(t.benchmarks) for t in registry.tasks.values()) == 33
+
+
+def test_published_numbers_equal_the_paper_fact_sheet():
+    paper = yaml.safe_load(PAPER.read_text())["benchmarks"]
+    registry = load_registry()
+    assert [b["id"] for b in paper] == list(registry.benchmarks)
+    for row in paper:
+        bench = registry.benchmarks[row["id"]]
+        assert (bench.task, bench.group, bench.metric) == (row["task"], row["group"], row["metric"])
+        assert bench.published == {k: v for k, v in row.items() if k not in ("id", "task", "group", "metric")}
+    assert sorted(b.id for b in registry.benchmarks.values() if not b.sota) == ["calms21", "vatex-cap"]
+
+
+def test_includes_merge_per_key():
+    registry = load_registry()
+    k400 = registry.task("k400-probe")
+    assert k400.sampling["frames"] == 16 and k400.sampling["temporal_views"] == 4  # _base + _probe
+    assert k400.adapter["heads"] == 12
+    tiny = k400.for_tiny()
+    assert tiny.sampling["frames"] == 8 and tiny.sampling["temporal_views"] == 2
+    assert tiny.adapter["heads"] == 2 and tiny.adapter["dropout"] == 0.5
+    assert tiny.model == "tiny" and registry.task("msrvtt-retrieval").for_tiny().model == "tiny-lvt"
+    crim_top = registry.task("crim13-top")
+    assert crim_top.dataset["options"] == {"view": "top", "clip_frames": 16, "background": "other"}
+
+
+def test_resolve_specs():
+    registry = load_registry()
+    assert [t.name for t in registry.resolve("k400-probe,msrvtt-retrieval")] == ["k400-probe", "msrvtt-retrieval"]
+    assert len(registry.resolve("science")) == 6  # the group includes chimpact (stal family)
+    assert {t.family for t in registry.resolve("retrieval")} == {"retrieval"}
+    assert len(registry.resolve("all")) == 30
+    with pytest.raises(RegistryError, match="unknown task 'k400'.*k400-probe"):
+        registry.resolve("k400")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    shutil.copytree(PROJECT_ROOT / "tasks", tmp_path / "tasks")
+    shutil.copy(PROJECT_ROOT / "benchmarks.yaml", tmp_path / "benchmarks.yaml")
+    return tmp_path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"fixture text '{old}' not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("file, old, new, message", [
+    ("tasks/k400-probe.yaml", "eval_split: val", "eval_split: val\n  eval_splitt: val",
+     r"k400-probe.yaml: unknown key 'dataset.eval_splitt'"),
+    ("tasks/k400-probe.yaml", "  format: kinetics_csv\n", "",
+     r"k400-probe.yaml: missing required key 'dataset.format'"),
+    ("tasks/msrvtt-retrieval.yaml", "family:", "famly:", r"msrvtt-retrieval.yaml: unknown key 'famly'"),
+    ("tasks/_probe.yaml", "sampling: {temporal_views: 4, spatial_views: 3}",
+     "sampling: {temporal_views: four, spatial_views: 3}",
+     r"-probe.yaml: key 'sampling.temporal_views' must be an integer, got 'four'"),
+    ("tasks/k400-probe.yaml", "include: _probe.yaml", "include: _nope.yaml",
+     r"k400-probe.yaml: key 'include' names '_nope.yaml', which does not exist"),
+    ("tasks/kabr.yaml", "name: classification", "name: accuracy", r"kabr.yaml: key 'metrics\[0\].name' is 'accuracy'"),
+    ("tasks/kabr.yaml", "task: kabr", "task: kabr2", r"kabr.yaml: key 'task' is 'kabr2' but the file is named"),
+    ("tasks/k400-probe.yaml", "description:", "description: [unclosed\n  x:",
+     r"k400-probe.yaml: line \d+, column \d+: not valid YAML"),
+    ("benchmarks.yaml", "task: k400-probe,", "task: k400-probes,",
+     r"benchmarks.yaml: benchmark 'k400': key 'task' names 'k400-probes', which is not a task"),
+    ("benchmarks.yaml", "task: kabr, group: science, metric: macro_accuracy",
+     "task: kabr, group: science, metric: mAP",
+     r"benchmark 'kabr': key 'metric' is 'mAP', but task 'kabr' produces only \['macro_accuracy', 'top1'\]"),
+    ("benchmarks.yaml", "paper_b: 84.2,", "paper_b: high,", r"benchmarks\[0\] \('k400'\): key 'paper_b' must be"),
+    ("benchmarks.yaml", "{id: mit,", "{id: mit, colour: red,", r"benchmarks\[1\] \('mit'\): unknown key 'colour'"),
+])
+def test_broken_yaml_is_named(tree, file, old, new, message):
+    _edit(tree / file, old, new)
+    with pytest.raises(RegistryError, match=message):
+        load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+
+
+def test_include_cycle(tree):
+    _edit(tree / "tasks/_base.yaml", "version: 1", "include: _probe.yaml\nversion: 1")
+    with pytest.raises(RegistryError, match="include cycle"):
+        load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+
+
+def test_yaml_is_never_executed(tree):
+    _edit(tree / "tasks/k400-probe.yaml", "description:", "evil: !!python/object/apply:os.system ['true']\ndescription:")
+    with pytest.raises(RegistryError, match="not valid YAML"):
+        load_registry_from(tree / "tasks", tree / "benchmarks.yaml")

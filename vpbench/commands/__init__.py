@@ -1,0 +1,1 @@
+"""Sub-commands of the ``vpbench`` CLI, one module each (see :mod:`vpbench.cli`)."""

@@ -1,0 +1,152 @@
+"""`vpbench run --task T`: read → extract → adapt → score → one result JSON per task.
+
+With ``--tiny`` the task runs on its tiny synthetic subset (written on first use under
+``$VPBENCH_CACHE/tiny/<task>``) and a tiny random-weight checkpoint in the official format, so the
+full code path runs anywhere in seconds. A task that fails is reported and the others go on; the
+exit code is non-zero if any failed. No result is ever written for a task that did not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from vpbench.errors import VpbenchError
+from vpbench.registry import TaskConfig, load_registry
+
+HELP = "run tasks end to end and write result JSONs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True,
+                        help="task, comma-separated tasks, a family, a benchmark group, or 'all'")
+    parser.add_argument("--model", default=None,
+                        help="model name (videoprism-b, videoprism-lvt-b, ...) or checkpoint path; "
+                             "default: the task's model")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder holding the datasets (default: $VPBENCH_DATA)")
+    parser.add_argument("--output", type=Path, default=Path("results"), help="where result JSONs go")
+    parser.add_argument("--limit", type=int, default=None, help="at most N samples per split")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tiny", action="store_true",
+                        help="run on the built-in tiny subset and a tiny random-weight checkpoint")
+    parser.add_argument("--user-file", action="append", default=[], metavar="KEY=PATH",
+                        help="a file the task needs from the user (see `vpbench show TASK`, dataset.user_files)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="family option, e.g. tokenizer=PATH, lm=PATH, prompts=PATH")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $VPBENCH_CACHE)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
+    parser.add_argument("--json", action="store_true", help="print the result JSON paths as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from vpbench.families import RunContext, run_task
+    from vpbench.results import build_result, write_result
+
+    console = Console(stderr=True)
+    tasks = load_registry().resolve(args.task)
+    written, failed = [], []
+    for task in tasks:
+        started = time.perf_counter()
+        try:
+            effective = task.for_tiny() if args.tiny else task
+            context = RunContext(
+                data_root=_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
+                model=args.model or effective.model,
+                seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=_user_files(effective, args),
+                cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
+                device=args.device or _default_device(), strict=args.strict, options=_pairs(args.option, "--option"),
+            )
+            console.rule(f"[bold]{task.name}[/] ({task.family})")
+            record = run_task(effective, context)
+            record.timings_s.setdefault("total", round(time.perf_counter() - started, 3))
+            result = build_result(effective, record, seed=args.seed, tiny=args.tiny)
+            path = write_result(args.output, result)
+        except VpbenchError as error:
+            console.print(f"[bold red]{task.name} failed:[/] {error}", highlight=False)
+            failed.append({"task": task.name, "error": str(error)})
+            continue
+        written.append(str(path))
+        _print_summary(console, task, result, path)
+    if args.json:
+        import json
+
+        print(json.dumps({"results": written, "failed": failed}, indent=2))
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(tasks)} task(s) failed:[/] "
+                      + ", ".join(f["task"] for f in failed))
+        return 1
+    return 0
+
+
+def _data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
+    if args.tiny:
+        from vpbench.tiny import default_tiny_root, make_tiny
+
+        return make_tiny(task, default_tiny_root() / task.name, seed=args.seed)
+    root = args.data_root or (Path(os.environ["VPBENCH_DATA"]) if os.environ.get("VPBENCH_DATA") else None)
+    if root is None:
+        raise VpbenchError("no data root: pass --data-root DIR or set VPBENCH_DATA "
+                           "(or use --tiny for the built-in tiny subset)")
+    if not root.is_dir():
+        raise VpbenchError(f"data root {root} is not a directory")
+    return root
+
+
+def _user_files(task: TaskConfig, args: argparse.Namespace) -> dict[str, Path]:
+    given = {key: Path(value) for key, value in _pairs(args.user_file, "--user-file").items()}
+    declared = task.dataset.get("user_files", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise VpbenchError(f"--user-file {unknown[0]}: task '{task.name}' takes no such file "
+                           f"(it takes: {sorted(declared) or 'none'})")
+    if args.tiny:
+        from vpbench.tiny import default_tiny_root, tiny_user_files
+
+        given = {**tiny_user_files(task, default_tiny_root() / task.name), **given}
+    for key, path in given.items():
+        if not path.is_file():
+            raise VpbenchError(f"--user-file {key}={path}: file not found (expected: {declared[key]})")
+    return given
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise VpbenchError(f"{flag} '{item}': expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
+    from rich.table import Table
+
+    registry = load_registry()
+    table = Table(title=f"{task.name} → {path}")
+    for column in ("benchmark", "metric", "this run", "paper B", "public B"):
+        table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")
+    for bench_id, value in result["benchmarks"].items():
+        bench = registry.benchmarks[bench_id]
+        paper = bench.published.get("paper_b", bench.published.get("paper_b_1b"))
+        public = bench.published.get("public_b")
+        table.add_row(bench_id, bench.metric, f"{value:.2f}", "" if paper is None else f"{paper:.1f}",
+                      "" if public is None else f"{public:.1f}")
+    counts = result["counts"]
+    table.caption = (f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped', {})}"
+                     + ("  [tiny suite: not comparable to the paper]" if result["tiny"] else ""))
+    console.print(table)

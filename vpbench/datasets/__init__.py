@@ -1,0 +1,36 @@
+"""Dataset readers: one module per official annotation format, named by ``dataset.format``.
+
+``vpbench/datasets/<format>.py`` exposes
+``read(task, data_dir, split, user_files) -> DatasetSplit`` where ``data_dir`` is
+``<data root>/<dataset.root>`` and ``user_files`` maps ``dataset.user_files`` keys to the paths the
+user gave (``--user-file KEY=PATH``). This package only dispatches; it never parses a file itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from vpbench.datasets.sample import DatasetSplit, MissingVideo, PersonBox, Sample, Segment
+from vpbench.errors import NotImplementedYetError
+from vpbench.registry import TaskConfig
+
+__all__ = ["DatasetSplit", "MissingVideo", "PersonBox", "Sample", "Segment", "read_split", "reader_module"]
+
+
+def reader_module(format_name: str):
+    """The reader module for a format; a clear error if this version has none."""
+    try:
+        return importlib.import_module(f"vpbench.datasets.{format_name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"vpbench.datasets.{format_name}":
+            raise
+        raise NotImplementedYetError(
+            f"no reader for dataset format '{format_name}' in this version of vpbench") from None
+
+
+def read_split(task: TaskConfig, data_root: str | Path, split: str,
+               user_files: dict[str, Path] | None = None) -> DatasetSplit:
+    """Read one split of a task's dataset from ``data_root / task.dataset['root']``."""
+    data_dir = Path(data_root) / task.dataset["root"]
+    return reader_module(task.dataset["format"]).read(task, data_dir, split, dict(user_files or {}))

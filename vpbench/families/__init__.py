@@ -1,0 +1,50 @@
+"""Family runners: one module per task family, wiring reader → extraction → adapter → metric.
+
+``vpbench/families/<family>.py`` exposes ``run(task, context) -> RunRecord``. This package holds
+the run context shared by all families and the dispatch; the wiring itself lives in the modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpbench.errors import NotImplementedYetError
+from vpbench.registry import TaskConfig
+from vpbench.results import RunRecord
+
+
+@dataclass
+class RunContext:
+    """Everything a runner needs besides the task: where data, model and outputs are, and limits."""
+
+    data_root: Path
+    output_dir: Path
+    model: str
+    seed: int = 0
+    limit: int | None = None
+    tiny: bool = False
+    user_files: dict[str, Path] = field(default_factory=dict)
+    cache_dir: Path | None = None
+    batch_size: int = 8
+    workers: int = 2
+    device: str = "cpu"
+    strict: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    """Free-form ``--option KEY=VALUE`` settings a family documents (e.g. ``lm=PATH``)."""
+
+
+def family_module(family: str):
+    try:
+        return importlib.import_module(f"vpbench.families.{family}")
+    except ModuleNotFoundError as error:
+        if error.name != f"vpbench.families.{family}":
+            raise
+        raise NotImplementedYetError(
+            f"the '{family}' task family is not implemented yet in this version of vpbench; "
+            f"no result was written") from None
+
+
+def run_task(task: TaskConfig, context: RunContext) -> RunRecord:
+    return family_module(task.family).run(task, context)

@@ -1,0 +1,385 @@
+"""The task and benchmark registry: ``tasks/*.yaml`` and ``benchmarks.yaml``, loaded and validated.
+
+A task is data. This module turns the YAML into frozen :class:`TaskConfig` objects, resolving
+``include:`` chains (a task file names a base file whose keys it overrides, merged per key
+recursively), and refuses anything it does not understand: an unknown key, a missing required
+field, a benchmark pointing at a task that does not exist, a benchmark metric that its task does
+not produce. Every error names the file and the key path. It never executes code from YAML
+(``yaml.safe_load`` only) and never guesses a default for a required field.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vpbench.errors import RegistryError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Where ``tasks/`` and ``benchmarks.yaml`` live in a source checkout."""
+
+FAMILIES = ("probe", "stal", "tal", "retrieval", "zeroshot_classification", "multiple_choice",
+            "captioning", "qa")
+"""Each family is one runner module, ``vpbench/families/<family>.py``."""
+
+METRICS = ("classification", "multilabel_map", "ava_frame_map", "activitynet_tal", "retrieval",
+           "multiple_choice", "captioning", "qa_exact_match", "wups")
+"""Metric names a task may list; each is an entry of ``vpbench.metrics.METRICS``."""
+
+GROUPS = ("videoglue_frozen", "zeroshot_retrieval", "zeroshot_classification",
+          "zeroshot_captioning_qa", "science")
+
+# Schema: key -> (required, type or nested schema). Nested dicts are validated recursively;
+# ``dict`` alone means free-form (adapter hyper-parameters, reader options).
+_SAMPLING_SCHEMA = {
+    "frames": (True, int),
+    "resolution": (True, int),
+    "policy": (True, str),
+    "stride": (False, int),
+    "fps": (False, (int, float)),
+    "clip_s": (False, (int, float)),
+    "snippets": (False, int),
+    "temporal_views": (True, int),
+    "spatial_views": (True, int),
+}
+_DATASET_SCHEMA = {
+    "name": (True, str),
+    "format": (True, str),
+    "root": (True, str),
+    "annotations": (True, dict),
+    "videos": (True, (str, dict)),
+    "eval_split": (True, str),
+    "train_split": (False, str),
+    "official_counts": (False, dict),
+    "user_files": (False, dict),
+    "options": (False, dict),
+}
+_METRIC_SCHEMA = {"name": (True, str), "keys": (True, list), "options": (False, dict)}
+_TASK_SCHEMA = {
+    "task": (True, str),
+    "include": (False, str),
+    "version": (True, int),
+    "family": (True, str),
+    "description": (True, str),
+    "model": (True, str),
+    "tiny_model": (True, str),
+    "dataset": (True, _DATASET_SCHEMA),
+    "sampling": (True, _SAMPLING_SCHEMA),
+    "features": (True, dict),
+    "adapter": (True, dict),
+    "metrics": (True, list),
+    "notes": (False, str),
+    "tiny": (False, {"sampling": (False, dict), "adapter": (False, dict), "features": (False, dict),
+                     "dataset": (False, dict)}),
+}
+_SAMPLING_POLICIES = ("uniform", "stride", "fps")
+_BENCHMARK_REQUIRED = {"id": str, "task": str, "group": str, "metric": str, "prev_best": (int, float),
+                       "prev_best_model": str}
+_BENCHMARK_OPTIONAL = {"paper_b": (int, float), "paper_g": (int, float), "paper_b_1b": (int, float),
+                       "paper_b_8b": (int, float), "prev_best_base": (int, float),
+                       "public_b": (int, float, type(None)), "public_l": (int, float, type(None)),
+                       "domain_expert": (int, float), "sota": bool, "note": str}
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One resolved task: the merged YAML plus where it came from."""
+
+    name: str
+    version: int
+    family: str
+    description: str
+    model: str
+    tiny_model: str
+    dataset: dict[str, Any]
+    sampling: dict[str, Any]
+    features: dict[str, Any]
+    adapter: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    source: Path
+    notes: str = ""
+    tiny_overrides: dict[str, Any] = field(default_factory=dict)
+    benchmarks: tuple[str, ...] = field(default=())
+
+    def for_tiny(self) -> "TaskConfig":
+        """This task as `--tiny` runs it: the ``tiny:`` overrides merged in, tiny model chosen."""
+        fields = {**self.__dict__, "model": self.tiny_model, "tiny_overrides": {}}
+        for section, values in self.tiny_overrides.items():
+            fields[section] = _deep_merge(getattr(self, section), values)
+        return TaskConfig(**fields)
+
+    @property
+    def score_keys(self) -> list[str]:
+        """Every key this task writes into a result's ``scores``."""
+        return [key for metric in self.metrics for key in metric["keys"]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved configuration, as `vpbench show` prints it and results fingerprint it."""
+        return {
+            "task": self.name, "version": self.version, "family": self.family,
+            "description": self.description, "model": self.model, "tiny_model": self.tiny_model,
+            "dataset": self.dataset, "sampling": self.sampling, "features": self.features,
+            "adapter": self.adapter, "metrics": self.metrics, "benchmarks": list(self.benchmarks),
+            "notes": self.notes, "source": str(self.source),
+        }
+
+    def config_sha256(self) -> str:
+        """Hash of everything in the resolved config that can change a number."""
+        payload = {k: v for k, v in self.as_dict().items() if k not in ("description", "notes", "source")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One of the 33 benchmarks: which task and metric key produce it, and the published numbers."""
+
+    id: str
+    task: str
+    group: str
+    metric: str
+    published: dict[str, Any]
+
+    @property
+    def sota(self) -> bool:
+        return bool(self.published.get("sota", True))
+
+
+@dataclass(frozen=True)
+class Registry:
+    tasks: dict[str, TaskConfig]
+    benchmarks: dict[str, Benchmark]
+    groups: dict[str, dict[str, str]]
+
+    def task(self, name: str) -> TaskConfig:
+        if name not in self.tasks:
+            close = [t for t in self.tasks if name.split("-")[0] in t]
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise RegistryError(f"unknown task '{name}'.{hint} `vpbench list` shows all {len(self.tasks)} tasks.")
+        return self.tasks[name]
+
+    def resolve(self, spec: str) -> list[TaskConfig]:
+        """Turn ``T``, ``T1,T2``, a family name, a group name or ``all`` into tasks."""
+        selected: list[TaskConfig] = []
+        for part in [p.strip() for p in spec.split(",") if p.strip()]:
+            if part == "all":
+                selected.extend(self.tasks.values())
+            elif part in FAMILIES:
+                selected.extend(t for t in self.tasks.values() if t.family == part)
+            elif part in self.groups:
+                names = {b.task for b in self.benchmarks.values() if b.group == part}
+                selected.extend(t for t in self.tasks.values() if t.name in names)
+            else:
+                selected.append(self.task(part))
+        unique = list({task.name: task for task in selected}.values())
+        if not unique:
+            raise RegistryError(f"'{spec}' selects no task")
+        return unique
+
+
+def tasks_dir() -> Path:
+    return Path(os.environ.get("VPBENCH_TASKS_DIR", PROJECT_ROOT / "tasks"))
+
+
+def benchmarks_file() -> Path:
+    return Path(os.environ.get("VPBENCH_BENCHMARKS_FILE", PROJECT_ROOT / "benchmarks.yaml"))
+
+
+@lru_cache(maxsize=4)
+def _load_registry_cached(tasks_path: str, benchmarks_path: str) -> Registry:
+    return load_registry_from(Path(tasks_path), Path(benchmarks_path))
+
+
+def load_registry() -> Registry:
+    """The registry of this installation (cached; honours VPBENCH_TASKS_DIR / VPBENCH_BENCHMARKS_FILE)."""
+    return _load_registry_cached(str(tasks_dir()), str(benchmarks_file()))
+
+
+def load_registry_from(tasks_path: Path, benchmarks_path: Path) -> Registry:
+    if not tasks_path.is_dir():
+        raise RegistryError(f"{tasks_path}: task directory not found")
+    tasks = {}
+    for path in sorted(tasks_path.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue  # base files are only ever included
+        task = load_task(path)
+        tasks[task.name] = task
+    benchmarks, groups = load_benchmarks(benchmarks_path)
+    for bench in benchmarks.values():
+        where = f"{benchmarks_path}: benchmark '{bench.id}'"
+        if bench.task not in tasks:
+            raise RegistryError(f"{where}: key 'task' names '{bench.task}', which is not a task in {tasks_path}")
+        if bench.metric not in tasks[bench.task].score_keys:
+            raise RegistryError(f"{where}: key 'metric' is '{bench.metric}', but task '{bench.task}' "
+                                f"produces only {tasks[bench.task].score_keys}")
+    feeds: dict[str, list[str]] = {}
+    for bench in benchmarks.values():
+        feeds.setdefault(bench.task, []).append(bench.id)
+    tasks = {name: _with_benchmarks(task, tuple(feeds.get(name, ()))) for name, task in tasks.items()}
+    orphans = [name for name, task in tasks.items() if not task.benchmarks]
+    if orphans:
+        raise RegistryError(f"{benchmarks_path}: no benchmark uses task(s) {orphans}")
+    return Registry(tasks=tasks, benchmarks=benchmarks, groups=groups)
+
+
+def _with_benchmarks(task: TaskConfig, benchmarks: tuple[str, ...]) -> TaskConfig:
+    return TaskConfig(**{**task.__dict__, "benchmarks": benchmarks})
+
+
+def load_benchmarks(path: Path | None = None) -> tuple[dict[str, Benchmark], dict[str, dict[str, str]]]:
+    """Parse ``benchmarks.yaml`` into benchmarks by id and group descriptions by name."""
+    path = path or benchmarks_file()
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise RegistryError(f"{path}: expected a mapping with a 'benchmarks' list")
+    groups = data.get("groups")
+    if not isinstance(groups, dict) or set(groups) != set(GROUPS):
+        raise RegistryError(f"{path}: key 'groups' must define exactly {list(GROUPS)}")
+    benchmarks: dict[str, Benchmark] = {}
+    for index, row in enumerate(data["benchmarks"]):
+        where = f"{path}: benchmarks[{index}]"
+        if not isinstance(row, dict):
+            raise RegistryError(f"{where}: expected a mapping, got {type(row).__name__}")
+        for key, kind in _BENCHMARK_REQUIRED.items():
+            if key not in row:
+                raise RegistryError(f"{where}: missing required key '{key}'")
+            if not isinstance(row[key], kind):
+                raise RegistryError(f"{where}: key '{key}' must be {_kind_name(kind)}, got {row[key]!r}")
+        for key, value in row.items():
+            if key in _BENCHMARK_REQUIRED:
+                continue
+            if key not in _BENCHMARK_OPTIONAL:
+                raise RegistryError(f"{where} ('{row['id']}'): unknown key '{key}'; allowed: "
+                                    f"{sorted([*_BENCHMARK_REQUIRED, *_BENCHMARK_OPTIONAL])}")
+            if not isinstance(value, _BENCHMARK_OPTIONAL[key]):
+                raise RegistryError(f"{where} ('{row['id']}'): key '{key}' must be "
+                                    f"{_kind_name(_BENCHMARK_OPTIONAL[key])}, got {value!r}")
+        if row["group"] not in GROUPS:
+            raise RegistryError(f"{where} ('{row['id']}'): key 'group' is '{row['group']}'; expected one of {list(GROUPS)}")
+        if not any(k in row for k in ("paper_b", "paper_b_1b")):
+            raise RegistryError(f"{where} ('{row['id']}'): needs 'paper_b' or 'paper_b_1b'")
+        if row["id"] in benchmarks:
+            raise RegistryError(f"{where}: duplicate benchmark id '{row['id']}'")
+        published = {k: v for k, v in row.items() if k not in ("id", "task", "group", "metric")}
+        benchmarks[row["id"]] = Benchmark(row["id"], row["task"], row["group"], row["metric"], published)
+    return benchmarks, {name: dict(value) for name, value in groups.items()}
+
+
+def load_task(path: Path) -> TaskConfig:
+    """Load one task file, resolve its includes, validate it."""
+    merged = _resolve_includes(path, seen=())
+    _validate(merged, _TASK_SCHEMA, path, prefix="")
+    if merged["task"] != path.stem:
+        raise RegistryError(f"{path}: key 'task' is '{merged['task']}' but the file is named '{path.name}'; "
+                            f"they must agree")
+    if merged["family"] not in FAMILIES:
+        raise RegistryError(f"{path}: key 'family' is '{merged['family']}'; expected one of {list(FAMILIES)}")
+    sampling = merged["sampling"]
+    if sampling["policy"] not in _SAMPLING_POLICIES:
+        raise RegistryError(f"{path}: key 'sampling.policy' is '{sampling['policy']}'; "
+                            f"expected one of {list(_SAMPLING_POLICIES)}")
+    if sampling["policy"] == "stride" and "stride" not in sampling:
+        raise RegistryError(f"{path}: key 'sampling.stride' is required when sampling.policy is 'stride'")
+    for key in ("frames", "resolution", "temporal_views", "spatial_views"):
+        if sampling[key] < 1:
+            raise RegistryError(f"{path}: key 'sampling.{key}' must be >= 1, got {sampling[key]}")
+    if "type" not in merged["adapter"]:
+        raise RegistryError(f"{path}: missing required key 'adapter.type'")
+    if not merged["metrics"]:
+        raise RegistryError(f"{path}: key 'metrics' must list at least one metric")
+    for index, metric in enumerate(merged["metrics"]):
+        if not isinstance(metric, dict):
+            raise RegistryError(f"{path}: key 'metrics[{index}]' must be a mapping with 'name' and 'keys'")
+        _validate(metric, _METRIC_SCHEMA, path, prefix=f"metrics[{index}].")
+        if metric["name"] not in METRICS:
+            raise RegistryError(f"{path}: key 'metrics[{index}].name' is '{metric['name']}'; "
+                                f"expected one of {list(METRICS)}")
+        if not metric["keys"] or not all(isinstance(k, str) for k in metric["keys"]):
+            raise RegistryError(f"{path}: key 'metrics[{index}].keys' must be a non-empty list of strings")
+    for role, rel in merged["dataset"]["annotations"].items():
+        if not isinstance(rel, str):
+            raise RegistryError(f"{path}: key 'dataset.annotations.{role}' must be a relative path string")
+    return TaskConfig(
+        name=merged["task"], version=merged["version"], family=merged["family"],
+        description=merged["description"], model=merged["model"], tiny_model=merged["tiny_model"],
+        dataset=merged["dataset"], sampling=merged["sampling"], features=merged["features"],
+        adapter=merged["adapter"], metrics=merged["metrics"], source=path, notes=merged.get("notes", ""),
+        tiny_overrides=merged.get("tiny", {}),
+    )
+
+
+def _resolve_includes(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if path in seen:
+        chain = " -> ".join(p.name for p in (*seen, path))
+        raise RegistryError(f"{path}: include cycle {chain}")
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    base_name = data.get("include")
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise RegistryError(f"{path}: key 'include' must be a file name, got {base_name!r}")
+    base_path = path.parent / base_name
+    if not base_path.is_file():
+        raise RegistryError(f"{path}: key 'include' names '{base_name}', which does not exist in {path.parent}")
+    base = _resolve_includes(base_path, (*seen, path))
+    merged = _deep_merge(base, {k: v for k, v in data.items() if k != "include"})
+    merged["include"] = base_name
+    return merged
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else in ``override`` replaces the base value."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _validate(data: dict[str, Any], schema: dict[str, Any], path: Path, prefix: str) -> None:
+    for key, value in data.items():
+        if key not in schema:
+            raise RegistryError(f"{path}: unknown key '{prefix}{key}'; allowed here: {sorted(schema)}")
+    for key, (required, kind) in schema.items():
+        if key not in data:
+            if required:
+                raise RegistryError(f"{path}: missing required key '{prefix}{key}'")
+            continue
+        value = data[key]
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise RegistryError(f"{path}: key '{prefix}{key}' must be a mapping, got {type(value).__name__}")
+            _validate(value, kind, path, prefix=f"{prefix}{key}.")
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RegistryError(f"{path}: key '{prefix}{key}' must be {_kind_name(kind)}, got {value!r}")
+
+
+def _kind_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping",
+             bool: "true/false", type(None): "null"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RegistryError(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+
