@@ -10,8 +10,12 @@ This module must never depend on torch: it runs in data-writing tools and decode
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -171,7 +175,32 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, codec: str = "h2
 
 
 def write_clip(path: str | Path, clip: TinyClip, codec: str = "h264") -> Path:
-    return write_video(path, render(clip), clip.fps, codec)
+    write_clips([(Path(path), clip, codec)])
+    return Path(path)
+
+
+def write_clips(jobs: Sequence[tuple[Path, TinyClip, str]]) -> None:
+    """Write many clips; ``jobs`` are (path, clip, codec).
+
+    decord 0.6.0 bundles its own FFmpeg libraries; once ``decord`` is imported, PyAV's VP9 encoder
+    in the same process fails to open (``avcodec_open2 ... returned 22``). VP9 jobs then run in one
+    fresh child process, so callers need not care what was imported before.
+    """
+    jobs = [(Path(path), clip, codec) for path, clip, codec in jobs]
+    if "decord" in sys.modules and any(codec == "vp9" for _, _, codec in jobs):
+        payload = json.dumps([[str(path), asdict(clip), codec] for path, clip, codec in jobs])
+        done = subprocess.run([sys.executable, "-m", "vpbench.tiny.video"], input=payload, text=True,
+                              capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"tiny video writer subprocess failed: {done.stderr.strip()[-2000:]}")
+        return
+    for path, clip, codec in jobs:
+        write_video(path, render(clip), clip.fps, codec)
+
+
+def _clip_from_dict(data: dict) -> TinyClip:
+    objects = tuple(ShapeTrack(**{**o, "start_xy": tuple(o["start_xy"])}) for o in data["objects"])
+    return TinyClip(**{**data, "objects": objects, "background": tuple(data["background"])})
 
 
 def write_frame_folder(folder: str | Path, clip: TinyClip, start_index: int = 0) -> Path:
@@ -184,3 +213,7 @@ def write_frame_folder(folder: str | Path, clip: TinyClip, start_index: int = 0)
         av.VideoFrame.from_ndarray(frame, format="rgb24").to_image().save(folder / f"{start_index + t:06d}.jpg",
                                                                          quality=95)
     return folder
+
+
+if __name__ == "__main__":  # child process of write_clips: JSON job list on stdin
+    write_clips([(Path(path), _clip_from_dict(clip), codec) for path, clip, codec in json.load(sys.stdin)])
