@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VpbenchError as error:
         from rich.console import Console
 
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
