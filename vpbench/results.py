@@ -95,9 +95,13 @@ def load_results(directory: str | Path) -> list[dict[str, Any]]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise VpbenchError(f"{path}: not a readable JSON file ({error})") from None
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and "benchmarks" in data:
-            data["_path"] = str(path)
-            results.append(data)
+        if not (isinstance(data, dict) and "schema_version" in data and "task" in data and "benchmarks" in data):
+            continue  # predictions, tables, baselines: not result records
+        if data["schema_version"] != SCHEMA_VERSION:
+            raise VpbenchError(f"{path}: result schema_version {data['schema_version']!r}; this vpbench reads "
+                               f"version {SCHEMA_VERSION} (upgrade vpbench, or re-run the task)")
+        data["_path"] = str(path)
+        results.append(data)
     return results
 
 

@@ -1,0 +1,42 @@
+"""Result records: complete, atomically written, read back; unknown schema versions are refused."""
+
+import json
+
+import pytest
+
+from vpbench.errors import VpbenchError
+from vpbench.registry import load_registry
+from vpbench.results import RunRecord, build_result, load_results, write_result
+
+
+def _record(**scores):
+    return RunRecord(scores=scores, fingerprint={"frames": 16, "split_sha256": "abc"},
+                     adapter={"type": "map", "variant": "map-12h"}, counts={"evaluated": 10, "skipped": {}},
+                     timings_s={"extract": 1.0}, model={"name": "videoprism-b", "checkpoint_sha256": "f00"})
+
+
+def test_result_round_trip(tmp_path):
+    task = load_registry().task("msrvtt-retrieval")
+    keys = {k: float(i) for i, k in enumerate(task.score_keys)}
+    result = build_result(task, _record(**keys), seed=3, tiny=False)
+    assert result["benchmarks"] == {"msrvtt-t2v": keys["t2v_R@1"], "msrvtt-v2t": keys["v2t_R@1"]}
+    assert result["fingerprint"]["task_config_sha256"] == task.config_sha256()
+    assert len(result["fingerprint_sha256"]) == 64 and result["provenance"]["vpbench_version"]
+    path = write_result(tmp_path, result)
+    assert path.name == "msrvtt-retrieval__videoprism-b__map-12h__seed3.json"
+    (tmp_path / "predictions.json").write_text("[]")  # not a result: ignored
+    [loaded] = load_results(tmp_path)
+    assert loaded["scores"] == keys and loaded["_path"] == str(path)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_missing_benchmark_score_is_an_error():
+    task = load_registry().task("msrvtt-retrieval")
+    with pytest.raises(VpbenchError, match=r"no score for benchmark\(s\) \['msrvtt-v2t'\]"):
+        build_result(task, _record(**{"t2v_R@1": 1.0}), seed=0, tiny=False)
+
+
+def test_future_schema_is_refused_not_skipped(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"schema_version": 99, "task": "k400-probe", "benchmarks": {}}))
+    with pytest.raises(VpbenchError, match=r"r.json: result schema_version 99"):
+        load_results(tmp_path)
