@@ -1,0 +1,182 @@
+"""The table of known VideoPrism models and ``load_model``.
+
+A name maps to a config, the official checkpoint file and its Hugging Face repository (the
+ids and filenames of ``videoprism/models.py`` in google-deepmind/videoprism). ``tiny`` and
+``tiny-lvt`` are random-weight models for tests and the tiny suite; their checkpoints are
+written in the official format on first use and read back through the same loader.
+
+This module must never hold model math or array mapping, and never download when
+``HF_HUB_OFFLINE`` is set: a missing file is a CheckpointError saying where to put it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpbench.errors import CheckpointError
+from vpbench.models.config import AttentionBackend, Precision, VideoPrismConfig
+
+CHECKPOINT_DIR_ENV = "VPBENCH_CHECKPOINT_DIR"
+# The official test SentencePiece model (1000 pieces, Apache-2.0), the vocabulary of tiny-lvt.
+TINY_SPM_PATH = Path(__file__).parent / "assets" / "test_spm.model"
+
+_BASE = VideoPrismConfig(
+    patch_size=18, pos_emb_shape=(16, 16, 16), model_dim=768, num_spatial_layers=12, num_temporal_layers=4,
+    num_heads=12, mlp_dim=3072,
+)
+_LARGE = VideoPrismConfig(
+    patch_size=18, pos_emb_shape=(8, 16, 16), model_dim=1024, num_spatial_layers=24, num_temporal_layers=4,
+    num_heads=16, mlp_dim=4096,
+)
+_LVT = dict(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=12, vocabulary_size=32_000)
+# Tiny: 8 frames of 32x32 at the native 4x4 grid. D=64 rather than 32 because a linear probe on
+# mean-pooled random features then tells shapes apart (~0.95 vs ~0.85 for square/circle).
+_TINY = VideoPrismConfig(
+    patch_size=8, pos_emb_shape=(8, 4, 4), model_dim=64, num_spatial_layers=2, num_temporal_layers=2,
+    num_heads=2, mlp_dim=128,
+)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    config: VideoPrismConfig
+    filename: str  # checkpoint file name (in the hub repo, or in the checkpoint directory)
+    hub_repo: str | None = None  # None: a random-weight model written locally
+    spm_path: str | None = None  # SentencePiece model of the text tower, when it is known and local
+    description: str = ""
+
+
+MODELS: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry("videoprism-b", _BASE, "flax_base_f16r288_repeated.npz", "google/videoprism-base-f16r288",
+                   description="VideoPrism-B video encoder, 16x288x288"),
+        ModelEntry("videoprism-l", _LARGE, "flax_large_f8r288_repeated.npz", "google/videoprism-large-f8r288",
+                   description="VideoPrism-L video encoder, 8x288x288"),
+        ModelEntry("videoprism-lvt-b", _BASE.replace(**_LVT), "flax_lvt_base_f16r288_repeated.npz",
+                   "google/videoprism-lvt-base-f16r288", description="VideoPrism-B LvT video-text model"),
+        ModelEntry("videoprism-lvt-l", _LARGE.replace(**_LVT), "flax_lvt_large_f8r288_repeated.npz",
+                   "google/videoprism-lvt-large-f8r288", description="VideoPrism-L LvT video-text model"),
+        ModelEntry("tiny", _TINY, "vpbench_tiny_seed0.npz",
+                   description="random-weight encoder for tests: 8x32x32 clips"),
+        ModelEntry("tiny-lvt", _TINY.replace(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=2,
+                                              vocabulary_size=1000),
+                   "vpbench_tiny_lvt_seed0.npz", spm_path=str(TINY_SPM_PATH),
+                   description="random-weight video-text model for tests (vocabulary: the official test SPM)"),
+    )
+}
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry of a known name or Hugging Face id (``google/videoprism-base-f16r288``)."""
+    for entry in MODELS.values():
+        if name in (entry.name, entry.hub_repo):
+            return entry
+    raise CheckpointError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
+
+
+def get_config(name: str) -> VideoPrismConfig:
+    return get_entry(name).config
+
+
+def checkpoint_dir() -> Path:
+    """Where vpbench looks for checkpoint files by name before asking the Hugging Face cache:
+    ``$VPBENCH_CHECKPOINT_DIR``, else ``$VPBENCH_CACHE/checkpoints``, else ``~/.cache/vpbench/checkpoints``."""
+    if os.environ.get(CHECKPOINT_DIR_ENV):
+        return Path(os.environ[CHECKPOINT_DIR_ENV]).expanduser()
+    cache = os.environ.get("VPBENCH_CACHE")
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache" / "vpbench") / "checkpoints"
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """Local path of a known model's checkpoint: checkpoint dir, else the Hugging Face cache or hub."""
+    entry = get_entry(name)
+    local = checkpoint_dir() / entry.filename
+    if local.is_file():
+        return local
+    if entry.hub_repo is None:
+        from vpbench.models.checkpoint import write_random_checkpoint
+
+        return write_random_checkpoint(local, entry.config, seed=0)
+    import huggingface_hub
+
+    try:
+        return Path(huggingface_hub.hf_hub_download(entry.hub_repo, entry.filename, local_files_only=_offline()))
+    except Exception as exc:  # offline, no network, gated or missing: all leave the user one fix
+        reason = "HF_HUB_OFFLINE is set and it is not in the Hugging Face cache" if _offline() else str(exc)
+        raise CheckpointError(
+            f"{entry.name}: checkpoint file {entry.filename} (Hugging Face repo {entry.hub_repo}) is not "
+            f"available: {reason}. Put the file at {local} (or point {CHECKPOINT_DIR_ENV} at the folder "
+            f"holding it), or download it where there is network with "
+            f"`hf download {entry.hub_repo} {entry.filename}` and copy the Hugging Face cache, or pass the "
+            f"file's path instead of the name."
+        ) from exc
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    device: str | Any = "cpu",
+    precision: Precision = "fp32",
+    attention: AttentionBackend = "auto",
+    compile: bool = False,
+    atten_logit_cap: float = 50.0,
+):
+    """Build a VideoPrism model from a known name or a checkpoint file.
+
+    Files: an official ``.npz`` (architecture inferred from its shapes) or a ``.safetensors``
+    copy written by ``checkpoint.save_converted``. The model is in eval mode on ``device``;
+    ``precision`` bf16/fp16 runs its matmuls under autocast; ``compile`` wraps each transformer
+    stack in ``torch.compile``. ``atten_logit_cap`` is not stored in checkpoints; every
+    released model uses 50.
+    """
+    from vpbench.models import checkpoint
+
+    spec = str(name_or_path)
+    path = Path(spec).expanduser()
+    entry = None
+    if not path.exists() and not spec.endswith((".npz", ".safetensors")):
+        try:
+            entry = get_entry(spec)
+        except CheckpointError:
+            raise CheckpointError(
+                f"{spec!r} is neither an existing checkpoint file nor a known model name "
+                f"(known: {', '.join(MODELS)})"
+            ) from None
+        path = resolve_checkpoint(spec)
+    if path.suffix == ".safetensors":
+        model = checkpoint.load_converted(path)
+    else:
+        model = checkpoint.load_npz_model(path, atten_logit_cap=atten_logit_cap)
+    if entry is not None and model.config != entry.config.replace(atten_logit_cap=atten_logit_cap):
+        raise CheckpointError(
+            f"{path}: holds a {model.config} model, but {entry.name} is {entry.config}; "
+            "the file under that name is not the expected checkpoint"
+        )
+    model.set_precision(precision)
+    model.set_attention_backend(attention)
+    model = model.to(device)
+    if compile:
+        from vpbench.models.videoprism import TransformerStack
+
+        for module in model.modules():
+            if isinstance(module, TransformerStack):
+                module.compile()
+    return model
+
+
+def load_tokenizer(name_or_spm: str | os.PathLike | None = None, **kwargs: Any):
+    """Tokenizer for a known model name (its bundled vocabulary if any), or for an SPM location."""
+    from vpbench.models.tokenizer import Tokenizer
+
+    if name_or_spm is not None and str(name_or_spm) in MODELS:
+        name_or_spm = MODELS[str(name_or_spm)].spm_path
+    return Tokenizer(name_or_spm, **kwargs)
