@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             effective = task.for_tiny() if args.tiny else task
             context = RunContext(
-                data_root=_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
+                data_root=resolve_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
                 model=args.model or effective.model,
-                seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=_user_files(effective, args),
+                seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=resolve_user_files(effective, args),
                 cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
                 device=args.device or _default_device(), strict=args.strict, options=_pairs(args.option, "--option"),
             )
@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
+def resolve_data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
+    """The data root from --tiny (the task's tiny subset, written on first use), --data-root or $VPBENCH_DATA."""
     if args.tiny:
         from vpbench.tiny import default_tiny_root, make_tiny
 
@@ -100,7 +101,8 @@ def _data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
     return root
 
 
-def _user_files(task: TaskConfig, args: argparse.Namespace) -> dict[str, Path]:
+def resolve_user_files(task: TaskConfig, args: argparse.Namespace) -> dict[str, Path]:
+    """``--user-file KEY=PATH`` pairs, checked against the task's declared user files (tiny subsets ship theirs)."""
     given = {key: Path(value) for key, value in _pairs(args.user_file, "--user-file").items()}
     declared = task.dataset.get("user_files", {})
     unknown = sorted(set(given) - set(declared))

@@ -1,0 +1,185 @@
+"""`vpbench doctor --task T`: check a task's annotations and videos before a long run.
+
+Reads the train and eval splits with the task's real reader, counts samples and the videos found
+on disk, compares the counts with ``dataset.official_counts``, optionally decodes a seeded sample
+of N videos (a few frames inside each sample's clip), and prints every problem found. The exit
+code is 1 when the task cannot run at all (an annotation error, or no video of a split on disk)
+and 0 otherwise; missing videos, count gaps and single decode failures are warnings, because real
+downloads always lose some videos. This command only reads: it never writes into the data root
+(except that ``--tiny`` first writes the tiny subset into its own cache folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vpbench.commands.run import resolve_data_root, resolve_user_files
+from vpbench.datasets import DatasetSplit, read_split
+from vpbench.errors import VpbenchError
+from vpbench.registry import TaskConfig, load_registry
+
+HELP = "check a task's annotations and videos before a long run"
+SHOW_MISSING = 5
+"""Missing videos listed by name per split; the rest are counted."""
+COUNT_TOLERANCE = 0.02
+"""A split smaller than its official count by more than this fraction gets a warning."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="task, comma-separated tasks, a family, a group, or 'all'")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder holding the datasets (default: $VPBENCH_DATA)")
+    parser.add_argument("--decode", type=int, default=0, metavar="N",
+                        help="also decode N videos per split, chosen at random (seeded), inside their clip spans")
+    parser.add_argument("--user-file", action="append", default=[], metavar="KEY=PATH",
+                        help="a file the task needs from the user (see `vpbench show TASK`, dataset.user_files)")
+    parser.add_argument("--tiny", action="store_true", help="write the task's tiny subset first and check that")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tiny subset and of the decode sample")
+    parser.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+
+
+@dataclass
+class SplitReport:
+    split: str
+    samples: int = 0
+    videos_found: int = 0
+    missing: int = 0
+    missing_examples: list[str] = field(default_factory=list)
+    official: int | None = None
+    classes: int = 0
+    decoded: int = 0
+    decode_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskReport:
+    task: str
+    data_dir: str
+    splits: list[SplitReport] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def can_run(self) -> bool:
+        return not any(p["severity"] == "error" for p in self.problems)
+
+    def problem(self, severity: str, split: str | None, message: str) -> None:
+        self.problems.append({"severity": severity, "split": split or "", "message": message})
+
+
+def run(args: argparse.Namespace) -> int:
+    reports = []
+    for task in load_registry().resolve(args.task):
+        effective = task.for_tiny() if args.tiny else task
+        try:
+            data_root, user_files = resolve_data_root(effective, args), resolve_user_files(effective, args)
+        except VpbenchError as error:  # e.g. no tiny writer or a missing user file: report, check the rest
+            report = TaskReport(task=task.name, data_dir="")
+            report.problem("error", None, str(error))
+            reports.append(report)
+            continue
+        reports.append(check_task(effective, data_root, user_files, decode=args.decode, seed=args.seed,
+                                  tiny=args.tiny))
+    if args.json:
+        print(json.dumps([{**asdict(r), "can_run": r.can_run} for r in reports], indent=2))
+    else:
+        _print(reports)
+    return 0 if all(r.can_run for r in reports) else 1
+
+
+def check_task(task: TaskConfig, data_root: Path, user_files: dict[str, Path], *, decode: int = 0,
+               seed: int = 0, tiny: bool = False) -> TaskReport:
+    """Read every split the task uses and report what a run would find."""
+    report = TaskReport(task=task.name, data_dir=str(Path(data_root) / task.dataset["root"]))
+    splits = list(dict.fromkeys(s for s in (task.dataset.get("train_split"), task.dataset["eval_split"]) if s))
+    for split in splits:
+        entry = SplitReport(split=split, official=None if tiny else task.dataset.get("official_counts", {}).get(split))
+        report.splits.append(entry)
+        try:
+            data = read_split(task, data_root, split, user_files)
+        except VpbenchError as error:
+            report.problem("error", split, f"cannot read the {split} split: {error}")
+            continue
+        _count(report, entry, data)
+        if decode > 0:
+            _decode(report, entry, data, decode, seed)
+    return report
+
+
+def _count(report: TaskReport, entry: SplitReport, data: DatasetSplit) -> None:
+    entry.samples, entry.videos_found = len(data.samples), len(data.available)
+    entry.missing, entry.classes, entry.notes = len(data.missing), len(data.class_names), list(data.notes)
+    entry.missing_examples = [str(m.expected_path) for m in data.missing[:SHOW_MISSING]]
+    split = entry.split
+    files = len({m.expected_path for m in data.missing})
+    if entry.samples == 0:
+        report.problem("error", split, "the annotations list no sample")
+    elif entry.videos_found == 0:
+        report.problem("error", split, f"no video of the {entry.samples} samples is on disk ({files} files; "
+                                       f"first expected at {entry.missing_examples[0]})")
+    elif entry.missing:
+        report.problem("warning", split, f"{entry.missing} of {entry.samples} samples "
+                                         f"({100 * entry.missing / entry.samples:.1f}%) have no video on disk "
+                                         f"({files} files missing); a run skips and counts them")
+    if entry.official and entry.samples < entry.official * (1 - COUNT_TOLERANCE):
+        report.problem("warning", split, f"{entry.samples} samples in the annotations, the official split has "
+                                         f"{entry.official}: numbers will not be comparable to the paper's")
+    elif entry.official and entry.samples > entry.official * (1 + COUNT_TOLERANCE):
+        report.problem("warning", split, f"{entry.samples} samples, more than the official {entry.official}: "
+                                         f"is this the right annotation file?")
+
+
+def _decode(report: TaskReport, entry: SplitReport, data: DatasetSplit, count: int, seed: int) -> None:
+    """Decode the first, middle and last frame of each sampled clip with the run's own decoder."""
+    from vpbench.video import clip_range, open_source
+
+    available = data.available
+    chosen = np.random.default_rng(seed).choice(len(available), size=min(count, len(available)), replace=False)
+    for index in sorted(chosen):
+        sample = available[index]
+        try:
+            source = open_source(sample.video_path)
+            start, end = clip_range(source.num_frames, source.fps, sample.clip_span_s, sample.frame_span)
+            frames = source.read(np.array(sorted({start, (start + end - 1) // 2, end - 1})))
+            if frames.ndim != 4 or frames.shape[-1] != 3:
+                raise ValueError(f"decoder returned shape {frames.shape}")
+            entry.decoded += 1
+        except (VpbenchError, ValueError) as error:
+            entry.decode_failures.append(f"{sample.sample_id}: {error}")
+    if entry.decode_failures:
+        severity = "error" if entry.decoded == 0 else "warning"
+        report.problem(severity, entry.split, f"{len(entry.decode_failures)} of {len(chosen)} sampled videos failed "
+                                              f"to decode, e.g. {entry.decode_failures[0]}")
+
+
+def _print(reports: list[TaskReport]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for report in reports:
+        table = Table(title=f"{report.task}  ({report.data_dir})", title_justify="left")
+        for column in ("split", "samples", "videos found", "missing", "official", "classes", "decoded"):
+            table.add_column(column, justify="left" if column == "split" else "right")
+        for s in report.splits:
+            decoded = f"{s.decoded}/{s.decoded + len(s.decode_failures)}" if s.decoded or s.decode_failures else "-"
+            table.add_row(s.split, str(s.samples), str(s.videos_found), str(s.missing),
+                          "-" if s.official is None else str(s.official), str(s.classes), decoded)
+        console.print(table)
+        for s in report.splits:
+            for note in s.notes:
+                console.print(f"  [dim]{s.split}: {note}[/]", highlight=False)
+            for path in s.missing_examples:
+                console.print(f"  [dim]{s.split}: missing {path}[/]", highlight=False)
+            if s.missing > len(s.missing_examples):
+                console.print(f"  [dim]{s.split}: ... and {s.missing - len(s.missing_examples)} more missing[/]")
+        for p in report.problems:
+            style = "bold red" if p["severity"] == "error" else "yellow"
+            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {p['message']}", highlight=False)
+        verdict = "[green]ready to run[/]" if report.can_run else "[bold red]cannot run[/]"
+        console.print(f"  {report.task}: {verdict}" + ("" if report.problems else " (no problem found)"))
