@@ -8,11 +8,10 @@ user gave (``--user-file KEY=PATH``). This package only dispatches; it never par
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from vpbench.datasets.sample import DatasetSplit, MissingVideo, PersonBox, Sample, Segment
-from vpbench.errors import NotImplementedYetError
+from vpbench.plugins import named_module
 from vpbench.registry import TaskConfig
 
 __all__ = ["DatasetSplit", "MissingVideo", "PersonBox", "Sample", "Segment", "read_split", "reader_module"]
@@ -20,13 +19,8 @@ __all__ = ["DatasetSplit", "MissingVideo", "PersonBox", "Sample", "Segment", "re
 
 def reader_module(format_name: str):
     """The reader module for a format; a clear error if this version has none."""
-    try:
-        return importlib.import_module(f"vpbench.datasets.{format_name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"vpbench.datasets.{format_name}":
-            raise
-        raise NotImplementedYetError(
-            f"no reader for dataset format '{format_name}' in this version of vpbench") from None
+    return named_module("vpbench.datasets", format_name,
+                        f"no reader for dataset format '{format_name}' in this version of vpbench")
 
 
 def read_split(task: TaskConfig, data_root: str | Path, split: str,

@@ -6,11 +6,10 @@ the run context shared by all families and the dispatch; the wiring itself lives
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpbench.errors import NotImplementedYetError
+from vpbench.plugins import named_module
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -36,14 +35,9 @@ class RunContext:
 
 
 def family_module(family: str):
-    try:
-        return importlib.import_module(f"vpbench.families.{family}")
-    except ModuleNotFoundError as error:
-        if error.name != f"vpbench.families.{family}":
-            raise
-        raise NotImplementedYetError(
-            f"the '{family}' task family is not implemented yet in this version of vpbench; "
-            f"no result was written") from None
+    return named_module("vpbench.families", family,
+                        f"the '{family}' task family is not implemented yet in this version of vpbench; "
+                        f"no result was written")
 
 
 def run_task(task: TaskConfig, context: RunContext) -> RunRecord:

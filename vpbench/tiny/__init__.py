@@ -9,13 +9,12 @@ Writers only write; they never read back what they wrote.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from vpbench.errors import NotImplementedYetError
+from vpbench.plugins import named_module
 from vpbench.registry import TaskConfig
 
 TRAIN_CLIPS = 48
@@ -26,13 +25,8 @@ USER_FILES_DIR = "user_files"
 
 
 def writer_module(format_name: str):
-    try:
-        return importlib.import_module(f"vpbench.tiny.writers.{format_name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"vpbench.tiny.writers.{format_name}":
-            raise
-        raise NotImplementedYetError(
-            f"no tiny-suite writer for dataset format '{format_name}' in this version of vpbench") from None
+    return named_module("vpbench.tiny.writers", format_name,
+                        f"no tiny-suite writer for dataset format '{format_name}' in this version of vpbench")
 
 
 def make_tiny(task: TaskConfig, out_dir: str | Path, seed: int = 0) -> Path:
