@@ -139,3 +139,12 @@ def test_other_clip_lengths_and_sizes_take_the_resizing_path(offline_empty_cache
     tokens = model.encode_video(torch.rand(1, 4, 48, 48, 3))
     assert tokens.shape == (1, 4 * 6 * 6, 64) and torch.isfinite(tokens).all()
     assert model.token_grid(4, 48) == (4, 6, 6)
+
+
+def test_known_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    """Running from a directory that holds a folder called `tiny` must still load the tiny model."""
+    from vpbench.models.zoo import load_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()
+    assert load_model("tiny").embed_dim == 64

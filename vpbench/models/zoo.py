@@ -143,7 +143,7 @@ def load_model(
     spec = str(name_or_path)
     path = Path(spec).expanduser()
     entry = None
-    if not path.exists() and not spec.endswith((".npz", ".safetensors")):
+    if not path.is_file() and not spec.endswith((".npz", ".safetensors")):
         try:
             entry = get_entry(spec)
         except CheckpointError:
