@@ -139,7 +139,7 @@ def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
     from rich.table import Table
 
     registry = load_registry()
-    table = Table(title=f"{task.name} → {path}")
+    table = Table(title=f"{task.name}: this run beside the paper")
     for column in ("benchmark", "metric", "this run", "paper B", "public B"):
         table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")
     for bench_id, value in result["benchmarks"].items():
@@ -148,7 +148,10 @@ def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
         public = bench.published.get("public_b")
         table.add_row(bench_id, bench.metric, f"{value:.2f}", "" if paper is None else f"{paper:.1f}",
                       "" if public is None else f"{public:.1f}")
-    counts = result["counts"]
-    table.caption = (f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped', {})}"
-                     + ("  [tiny suite: not comparable to the paper]" if result["tiny"] else ""))
     console.print(table)
+    counts = result["counts"]
+    console.print(f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped') or 'none'}; "
+                  f"result: {path}", highlight=False, soft_wrap=True)
+    if result["tiny"]:
+        console.print("[yellow]tiny suite (synthetic videos, random weights): checks the code path, "
+                      "not comparable to the paper[/]")

@@ -1,0 +1,116 @@
+"""Frame-index arithmetic of every sampling policy, checked against hand-computed indices."""
+
+import numpy as np
+import pytest
+
+from vpbench.errors import VpbenchError
+from vpbench.video.sampling import ClipSpanError, SamplingSpec, clip_range, temporal_indices
+from vpbench.video.transforms import crop_offsets, resized_shape
+
+
+def indices(spec, clip, fps=None):
+    idx, padded = temporal_indices(spec, clip, fps)
+    return idx.tolist(), padded.tolist()
+
+
+def test_uniform_matches_the_official_demo_and_hand_values():
+    # 300 frames / 16 = 18.75 per segment; floor(i * 18.75).
+    hand = [0, 18, 37, 56, 75, 93, 112, 131, 150, 168, 187, 206, 225, 243, 262, 281]
+    got, padded = indices(SamplingSpec(frames=16), (0, 300))
+    assert got == [hand] and padded == [0]
+    # The official VideoPrism demo: np.linspace(0, n, T, endpoint=False).astype(int32).
+    for n in (16, 17, 31, 100, 299, 301, 1000):
+        official = np.linspace(0, n, num=16, endpoint=False, dtype=np.int32).tolist()
+        assert indices(SamplingSpec(frames=16), (0, n))[0] == [official], n
+
+
+def test_uniform_temporal_views_interleave():
+    got, padded = indices(SamplingSpec(frames=4, temporal_views=2), (0, 8))
+    assert got == [[0, 2, 4, 6], [1, 3, 5, 7]] and padded == [0, 0]
+    # 3 views of 4 frames over 30 frames: floor((3i + v) * 30 / 12) = floor(2.5 * (3i + v)).
+    got, _ = indices(SamplingSpec(frames=4, temporal_views=3), (0, 30))
+    assert got == [[0, 7, 15, 22], [2, 10, 17, 25], [5, 12, 20, 27]]
+
+
+def test_uniform_within_a_clip_and_short_clip_padding():
+    assert indices(SamplingSpec(frames=4), (10, 20)) == ([[10, 12, 15, 17]], [0])
+    # 5 frames asked for 8: every frame once, then the last one repeated; 3 padded.
+    assert indices(SamplingSpec(frames=8), (0, 5)) == ([[0, 1, 2, 3, 4, 4, 4, 4]], [3])
+    assert indices(SamplingSpec(frames=3, temporal_views=2), (7, 8)) == ([[7, 7, 7], [7, 7, 7]], [2, 2])
+
+
+def test_stride_clips_are_centred_or_spread_from_first_to_last():
+    # span (4-1)*5+1 = 16 of 100 frames: slack 84, one clip starts at 42.
+    assert indices(SamplingSpec(frames=4, policy="stride", stride=5), (0, 100)) == ([[42, 47, 52, 57]], [0])
+    got, _ = indices(SamplingSpec(frames=4, policy="stride", stride=5, temporal_views=3), (0, 100))
+    assert got == [[0, 5, 10, 15], [42, 47, 52, 57], [84, 89, 94, 99]]
+    # KABR: 16 frames at stride 5 from a 200-frame clip: span 76, slack 124, start 62.
+    got, _ = indices(SamplingSpec(frames=16, policy="stride", stride=5), (0, 200))
+    assert got == [list(range(62, 62 + 76, 5))]
+
+
+def test_stride_short_clip_pads_with_last_frame():
+    # 10 frames, 4 at stride 5 need 16: 0, 5, then 10 and 15 do not exist -> frame 9 twice.
+    assert indices(SamplingSpec(frames=4, policy="stride", stride=5), (0, 10)) == ([[0, 5, 9, 9]], [2])
+    assert indices(SamplingSpec(frames=4, policy="stride", stride=5), (20, 30)) == ([[20, 25, 29, 29]], [2])
+
+
+def test_fps_policy_steps_by_the_rate_ratio():
+    # 30 fps -> 10 fps: every 3rd frame; span 10 of 100, slack 90, start 45.
+    assert indices(SamplingSpec(frames=4, policy="fps", fps=10), (0, 100), fps=30) == ([[45, 48, 51, 54]], [0])
+    # 25 fps -> 10 fps: floor(2.5 i) = 0, 2, 5, 7; span 8 of 8 frames.
+    assert indices(SamplingSpec(frames=4, policy="fps", fps=10), (0, 8), fps=25) == ([[0, 2, 5, 7]], [0])
+    # Upsampling 10 -> 30 fps repeats frames (these are not padding).
+    assert indices(SamplingSpec(frames=4, policy="fps", fps=30), (0, 1000), fps=10)[0][0][:4] == [499, 499, 499, 500]
+    with pytest.raises(ClipSpanError, match="frame rate"):
+        temporal_indices(SamplingSpec(frames=4, policy="fps", fps=10), (0, 100), None)
+
+
+def test_clip_range_in_seconds_and_frames():
+    assert clip_range(100, 10.0, clip_span_s=(1.0, 2.0)) == (10, 20)
+    assert clip_range(100, 10.0, clip_span_s=(1.05, 1.95)) == (11, 20)
+    # 0.3 * 10 is 3.0000000000000004 in floating point: still frame 3, not 4.
+    assert clip_range(100, 10.0, clip_span_s=(0.3, 0.6)) == (3, 6)
+    assert clip_range(50, 10.0, clip_span_s=(4.0, 9.0)) == (40, 50)  # cut at the end
+    assert clip_range(100, 10.0, clip_span_s=(2.0, 2.01)) == (20, 21)  # at least one frame
+    assert clip_range(100, None, frame_span=(5, 9)) == (5, 9)
+    assert clip_range(100, None, frame_span=(5, 500)) == (5, 100)
+    assert clip_range(100, None) == (0, 100)
+    with pytest.raises(ClipSpanError, match="starts at frame 60"):
+        clip_range(50, 10.0, clip_span_s=(6.0, 7.0))
+    with pytest.raises(ClipSpanError, match="empty"):
+        clip_range(50, 10.0, clip_span_s=(2.0, 2.0))
+    with pytest.raises(ClipSpanError, match="frame rate"):
+        clip_range(50, None, clip_span_s=(1.0, 2.0))
+    with pytest.raises(ClipSpanError, match="empty or negative"):
+        clip_range(50, None, frame_span=(9, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"frames": 0}, "frames"),
+        ({"resolution": -1}, "resolution"),
+        ({"policy": "random"}, "policy"),
+        ({"policy": "fps"}, "fps"),
+        ({"fps": 5.0}, "fps"),
+        ({"stride": 4}, "stride"),
+        ({"temporal_views": 0}, "temporal_views"),
+        ({"resize": "squash", "spatial_views": 3}, "spatial_views"),
+        ({"resize": "pad"}, "resize"),
+    ],
+)
+def test_spec_rejects_settings_that_would_be_ignored_or_invalid(kwargs, field):
+    with pytest.raises(VpbenchError, match=f"SamplingSpec.{field}="):
+        SamplingSpec(**kwargs)
+
+
+def test_view_count_and_spatial_geometry():
+    assert SamplingSpec(temporal_views=4, spatial_views=3).num_views == 12
+    assert crop_offsets(384, 288, 3) == [0, 48, 96]
+    assert crop_offsets(384, 288, 1) == [48]
+    assert crop_offsets(288, 288, 3) == [0, 0, 0]
+    assert resized_shape(360, 640, 288, "short_side") == (288, 512)
+    assert resized_shape(640, 360, 288, "short_side") == (512, 288)
+    assert resized_shape(48, 64, 32, "short_side") == (32, 43)  # 42.67 rounds up
+    assert resized_shape(360, 640, 288, "squash") == (288, 288)

@@ -1,0 +1,215 @@
+"""Clip classification on frozen features: build the head an ``adapter:`` section asks for, train, predict.
+
+One module for every probe task (VideoGLUE classification, Charades, the science sets), because
+they differ only in settings: ``type`` (``map`` or ``linear``), single- vs multi-label
+(``multilabel``: softmax + cross-entropy vs sigmoid + binary cross-entropy), ``label_smoothing``,
+``class_balanced`` (KABR's long tail: inverse-frequency class weights in the loss, positive
+weights for multi-label), ``classifier_l2`` (VideoGLUE's L2 on the classifier kernel), and the
+grid (``lr_grid`` / ``weight_decay_grid``) chosen on ``holdout_fraction`` of the training split.
+
+At test time every clip has V views (temporal x spatial crops); each view is scored alone and the
+probabilities (softmax, or sigmoid for multi-label) are averaged, as VideoGLUE and V-JEPA do.
+
+Features come through a loader ``load(indices) -> Tensor``: ``[b, L, D]`` tokens (or ``[b, D]``
+globals) for training, ``[b, V, L, D]`` (or ``[b, V, D]``) for prediction. This module never
+reads files and never sees the evaluation split during training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vpbench.adapters.attentive import MAPConfig, MAPHead
+from vpbench.adapters.linear import LinearHead
+from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
+                                       loop_settings, mean_average_precision, read_bool, read_int,
+                                       read_number)
+from vpbench.errors import RegistryError
+
+FeatureLoader = Callable[[list[int]], Tensor]
+HEAD_TYPES = ("map", "linear")
+PROBE_KEYS = ("heads", "hidden", "queries", "depth", "mlp", "dropout", "multilabel", "label_smoothing",
+              "class_balanced", "classifier_l2", "refit")
+VIEW_FUSION = "mean of per-view probabilities (softmax; sigmoid for multi-label)"
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Everything about a classification probe that is not a grid point."""
+
+    head_type: str
+    map: MAPConfig
+    num_classes: int
+    multilabel: bool
+    label_smoothing: float
+    class_balanced: bool
+    classifier_l2: float
+    holdout_fraction: float
+    refit: bool
+    loop: LoopSettings
+    grid: tuple[HParams, ...]
+
+    @property
+    def variant(self) -> str:
+        return self.map.variant if self.head_type == "map" else "linear"
+
+    @property
+    def selection_score(self) -> str:
+        if self.multilabel:
+            return "mAP"
+        return "macro_accuracy" if self.class_balanced else "top1"
+
+    def record(self) -> dict[str, Any]:
+        """The adapter part of a result: variant, sizes, loss settings, grid (selection added later)."""
+        return {
+            "type": self.head_type,
+            "variant": self.variant,
+            **({"head": self.map.as_dict()} if self.head_type == "map" else {"dropout": self.map.dropout}),
+            "num_classes": self.num_classes,
+            "multilabel": self.multilabel,
+            "loss": "sigmoid binary cross-entropy" if self.multilabel else "softmax cross-entropy",
+            "label_smoothing": self.label_smoothing,
+            "class_balanced": self.class_balanced,
+            "classifier_l2": self.classifier_l2,
+            "optimizer": "adamw",
+            "schedule": f"linear warm-up ({self.loop.warmup_fraction:g} of steps) + cosine decay to 0",
+            "epochs": self.loop.epochs,
+            "batch_size": self.loop.batch_size,
+            "grad_clip": self.loop.grad_clip,
+            "grid": [hp.as_dict() for hp in self.grid],
+            "view_fusion": VIEW_FUSION,
+        }
+
+
+def probe_spec(adapter: dict[str, Any], num_classes: int, *, seed: int, device: str,
+               where: str = "adapter") -> ProbeSpec:
+    """Validate an ``adapter:`` section of a probe task; errors name the offending key."""
+    head_type = adapter.get("type")
+    if head_type not in HEAD_TYPES:
+        raise RegistryError(f"{where}.type is {head_type!r}; a probe head is one of {list(HEAD_TYPES)}")
+    check_keys(adapter, PROBE_KEYS, where)
+    if num_classes < 2:
+        raise RegistryError(f"{where}: a classification probe needs at least 2 classes, the split has {num_classes}")
+    map_config = MAPConfig(
+        heads=read_int(adapter, "heads", 12, where), hidden=read_int(adapter, "hidden", 768, where),
+        queries=read_int(adapter, "queries", 1, where), depth=read_int(adapter, "depth", 1, where),
+        mlp=read_bool(adapter, "mlp", False, where), dropout=read_number(adapter, "dropout", 0.5, where, upper=1.0))
+    if head_type == "map" and map_config.hidden % map_config.heads:
+        raise RegistryError(f"{where}.hidden ({map_config.hidden}) must be divisible by {where}.heads "
+                            f"({map_config.heads})")
+    multilabel = read_bool(adapter, "multilabel", False, where)
+    return ProbeSpec(
+        head_type=head_type, map=map_config, num_classes=num_classes, multilabel=multilabel,
+        label_smoothing=read_number(adapter, "label_smoothing", 0.0, where, upper=1.0),
+        class_balanced=read_bool(adapter, "class_balanced", False, where),
+        classifier_l2=read_number(adapter, "classifier_l2", 0.0, where),
+        holdout_fraction=read_number(adapter, "holdout_fraction", 0.1, where, upper=1.0),
+        refit=read_bool(adapter, "refit", True, where),
+        loop=loop_settings(adapter, seed=seed, device=device, description="probe", where=where),
+        grid=tuple(hp_grid(adapter, where)),
+    )
+
+
+def build_head(spec: ProbeSpec, dim: int) -> nn.Module:
+    if spec.head_type == "map":
+        return MAPHead(dim, spec.num_classes, spec.map)
+    return LinearHead(dim, spec.num_classes, spec.map.dropout)
+
+
+def target_matrix(labels: Sequence[int | Sequence[int]], num_classes: int, multilabel: bool) -> Tensor:
+    """Class ids ``[N]`` (single-label) or multi-hot ``[N, C]`` float (multi-label) from per-item labels."""
+    if multilabel:
+        targets = torch.zeros(len(labels), num_classes)
+        for row, item in enumerate(labels):
+            for label in item:
+                targets[row, int(label)] = 1.0
+        return targets
+    return torch.tensor([int(label) for label in labels], dtype=torch.long)
+
+
+def class_weights(targets: Tensor, num_classes: int, multilabel: bool) -> Tensor:
+    """Inverse-frequency weights (single-label) or negative/positive ratios (multi-label pos_weight).
+
+    Single-label weights are ``N / (C_present * n_c)`` so a balanced split gets all ones; a class
+    absent from training gets weight 1 (it never appears as a target, the value is irrelevant).
+    """
+    if multilabel:
+        positives = targets.sum(dim=0)
+        negatives = targets.shape[0] - positives
+        return torch.where(positives > 0, negatives / positives.clamp(min=1), torch.ones_like(positives))
+    counts = torch.bincount(targets, minlength=num_classes).float()
+    present = int((counts > 0).sum())
+    return torch.where(counts > 0, targets.numel() / (present * counts.clamp(min=1)), torch.ones_like(counts))
+
+
+def classification_loss(spec: ProbeSpec, head: nn.Module, logits: Tensor, targets: Tensor,
+                        weights: Tensor | None) -> Tensor:
+    if spec.multilabel:
+        soft = targets * (1 - spec.label_smoothing) + spec.label_smoothing / 2 if spec.label_smoothing else targets
+        loss = F.binary_cross_entropy_with_logits(logits, soft, pos_weight=weights)
+    else:
+        loss = F.cross_entropy(logits, targets, weight=weights, label_smoothing=spec.label_smoothing)
+    if spec.classifier_l2:
+        loss = loss + spec.classifier_l2 * head.classifier.weight.pow(2).sum()
+    return loss
+
+
+def selection_score(spec: ProbeSpec, scores: np.ndarray, targets: Tensor) -> float:
+    """Held-out score used to pick a grid point: top-1, macro accuracy, or mAP over classes with positives."""
+    if spec.multilabel:
+        return mean_average_precision(targets.numpy(), scores)
+    predicted = scores.argmax(axis=1)
+    truth = targets.numpy()
+    if spec.class_balanced:
+        return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
+    return float(np.mean(predicted == truth))
+
+
+def fit_probe(spec: ProbeSpec, load_train: FeatureLoader, labels: Sequence[int | Sequence[int]],
+              dim: int) -> Fitted:
+    """Train the probe on training items (all of them, after choosing the grid point on a held-out part)."""
+    targets = target_matrix(labels, spec.num_classes, spec.multilabel)
+    weights = class_weights(targets, spec.num_classes, spec.multilabel).to(spec.loop.device) \
+        if spec.class_balanced else None
+    device = spec.loop.device
+
+    def load_batch(indices: list[int]) -> tuple[Tensor, Tensor]:
+        return load_train(indices).to(device, torch.float32), targets[indices].to(device)
+
+    def loss_fn(head: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        features, batch_targets = batch
+        return classification_loss(spec, head, head(features), batch_targets, weights)
+
+    def score_fn(head: nn.Module, indices: list[int]) -> float:
+        scores = predict_probe(spec, head, lambda idx: load_train(idx).unsqueeze(1), len(indices),
+                               order=indices)
+        return selection_score(spec, scores, targets[indices])
+
+    return fit_with_selection(
+        lambda: build_head(spec, dim), spec.grid, len(targets), load_batch, loss_fn, score_fn, spec.loop,
+        holdout_fraction=spec.holdout_fraction, score_name=spec.selection_score, refit=spec.refit,
+        strata=None if spec.multilabel else targets.tolist())
+
+
+@torch.no_grad()
+def predict_probe(spec: ProbeSpec, head: nn.Module, load_views: FeatureLoader, num_items: int,
+                  order: Sequence[int] | None = None) -> np.ndarray:
+    """Scores ``[N, C]`` (probabilities, averaged over each item's views) for items ``order`` (default 0..N-1)."""
+    head.eval()
+    order = list(range(num_items)) if order is None else list(order)
+    outputs = []
+    for start in range(0, len(order), spec.loop.batch_size):
+        views = load_views(order[start:start + spec.loop.batch_size]).to(spec.loop.device, torch.float32)
+        batch, num_views = views.shape[:2]
+        logits = head(views.reshape(batch * num_views, *views.shape[2:]))
+        probs = torch.sigmoid(logits) if spec.multilabel else torch.softmax(logits, dim=-1)
+        outputs.append(probs.reshape(batch, num_views, -1).mean(dim=1).cpu())
+    if not outputs:
+        return np.zeros((0, spec.num_classes), dtype=np.float32)
+    return torch.cat(outputs).numpy()

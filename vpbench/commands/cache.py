@@ -1,0 +1,118 @@
+"""`vpbench cache info|prune`: what the feature cache holds, and freeing its space.
+
+``info`` lists one row per settings group (model, layout, frames, resolution, views, dtype),
+with entries, size and last use. ``prune`` deletes entries of chosen groups, entries unused
+for N days, or the least recently used ones until the cache fits a size; stale temp files of
+killed writers always go. Pruning only ever costs recomputation, never a wrong feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+from vpbench.errors import VpbenchError
+
+HELP = "inspect or prune the feature cache"
+
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("info", "prune"), help="info: what the cache holds; prune: free space")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="feature cache (default: $VPBENCH_CACHE/features or ~/.cache/vpbench/features)")
+    parser.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                        help="prune: delete entries not used for DAYS days")
+    parser.add_argument("--max-size", default=None, metavar="SIZE",
+                        help="prune: delete least recently used entries until the cache holds at most SIZE (e.g. 50G)")
+    parser.add_argument("--group", action="append", default=[], metavar="DIGEST",
+                        help="prune: delete every entry of the group whose digest starts with DIGEST (see info)")
+    parser.add_argument("--all", action="store_true", help="prune: delete every entry")
+    parser.add_argument("--dry-run", action="store_true", help="prune: only report what would be deleted")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vpbench.features import FeatureCache
+
+    cache = FeatureCache(args.cache_dir)
+    if args.action == "info":
+        _info(cache, args.json)
+        return 0
+    report = cache.prune(
+        older_than_s=None if args.older_than is None else args.older_than * 86400,
+        max_bytes=None if args.max_size is None else parse_size(args.max_size),
+        digest_prefixes=tuple(args.group),
+        everything=args.all,
+        dry_run=args.dry_run,
+    )
+    summary = {"cache": str(cache.root), "dry_run": args.dry_run, "files": report.files, "bytes": report.bytes,
+               "groups_removed": report.groups_removed}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        from rich.console import Console
+
+        verb = "would delete" if args.dry_run else "deleted"
+        Console(stderr=True).print(f"{verb} {report.files} files ({_size(report.bytes)}) in {cache.root}", highlight=False)
+    return 0
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgtKMGT]?)i?[bB]?\s*", text)
+    if not match:
+        raise VpbenchError(f"--max-size {text!r}: expected a size such as 500M, 50G or 1T")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _info(cache, as_json: bool) -> None:
+    groups = cache.groups()
+    rows = [
+        {
+            "digest": g.digest[:12],
+            "model": str(g.settings.get("model", "?"))[:12],
+            "layout": g.settings.get("layout", "?"),
+            "frames": g.settings.get("spec", {}).get("frames", "?"),
+            "resolution": g.settings.get("spec", {}).get("resolution", "?"),
+            "views": _views(g.settings.get("spec", {})),
+            "dtype": g.settings.get("dtype", "?"),
+            "entries": g.entries,
+            "bytes": g.bytes,
+            "last_used": None if g.last_used is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(g.last_used)),
+            "path": str(g.path),
+        }
+        for g in groups
+    ]
+    if as_json:
+        print(json.dumps({"cache": str(cache.root), "groups": rows}, indent=2))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"feature cache {cache.root}: {sum(r['entries'] for r in rows)} entries, "
+                        f"{_size(sum(r['bytes'] for r in rows))}", box=box.SIMPLE, pad_edge=False)
+    for column in ("group", "model", "layout", "clip", "dtype", "items", "size", "last used"):
+        table.add_column(column, justify="right" if column in ("items", "size") else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(r["digest"][:6], r["model"][:6], r["layout"], f"{r['frames']}x{r['resolution']}px {r['views']}",
+                      _DTYPES.get(r["dtype"], r["dtype"]), str(r["entries"]), _size(r["bytes"]),
+                      r["last_used"][5:] if r["last_used"] else "-")
+    Console().print(table)
+
+
+def _views(spec: dict) -> str:
+    return f"{spec.get('temporal_views', '?')}x{spec.get('spatial_views', '?')}"
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"

@@ -1,0 +1,160 @@
+"""The frozen-probe family: VideoGLUE classification (K400, MiT, SSv2, Diving48, Charades) and the science sets.
+
+Reader -> features (training split: one centred view; evaluation split: every temporal x spatial
+view) through the cache -> a MAP (or linear) head trained on the training split, its setting
+chosen on a held-out part of that split -> per-view probabilities averaged -> a score file and a
+reference file written in the output folder -> the benchmark's metric on those two files (the
+same code ``vpbench score`` runs) -> a RunRecord.
+
+Single-label tasks score top-1/top-5 (and macro accuracy, KABR); multi-label tasks (Charades,
+the science sets; ``adapter.multilabel``) score the Charades-convention mAP, over the classes the
+metric keeps (``options.exclude_classes`` removes e.g. the background behaviour).
+
+``--option shuffle_train_labels=true`` permutes the training labels (seeded) before training:
+the label-permutation control. Its score should sit at chance; the result says it was run.
+This module must never train on, or choose a setting with, evaluation-split labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vpbench.adapters.classification import ProbeSpec, fit_probe, predict_probe, probe_spec
+from vpbench.errors import VpbenchError
+from vpbench.families import RunContext
+from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, load_encoder, model_info, output_path,
+                                     prepare_features, read_splits, sampling_spec, score_files,
+                                     seed_everything, shuffle_requested, write_csv)
+from vpbench.registry import TaskConfig
+from vpbench.results import RunRecord
+
+
+def run(task: TaskConfig, context: RunContext) -> RunRecord:
+    seed_everything(context.seed)
+    log = RunLog(task, context)
+    splits = read_splits(task, context, log)
+    class_names = _class_names(task, splits)
+    spec = probe_spec(task.adapter, len(class_names), seed=context.seed, device=context.device)
+    train = _labelled(splits["train"], spec, log)
+    evaluation = _labelled(splits["eval"], spec, log)
+
+    model = load_encoder(context, log)
+    train_features = prepare_features(log, context, task, model, train, sampling_spec(task, views=False),
+                                      name="train", view=0)
+    eval_features = prepare_features(log, context, task, model, evaluation, sampling_spec(task), name="eval",
+                                     view=None)
+    if not len(train_features.table) or not len(eval_features.table):
+        which = "training" if not len(train_features.table) else "evaluation"
+        raise VpbenchError(f"{task.name}: no features for the {which} split (every video was skipped; see the "
+                           f"skipped counts)")
+    labels = [_target(s, spec) for s in train_features.samples]
+    if shuffle_requested(context):
+        labels = [labels[i] for i in np.random.default_rng([context.seed, 31337]).permutation(len(labels))]
+        log.note("CONTROL RUN: training labels were randomly permuted (--option shuffle_train_labels=true); "
+                 "the score measures chance, not the encoder")
+
+    with log.stage("adapter"):
+        fitted = fit_probe(spec, train_features.table, labels, train_features.table.item_shape[-1])
+        scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table))
+    log.counts["train_items"] = len(labels)
+    log.evaluated(len(eval_features.samples))
+
+    variant = spec.variant + ("-shuffled-labels" if shuffle_requested(context) else "")
+    predictions, references = _write_files(task, context, variant, class_names, eval_features.samples, scores,
+                                           spec.multilabel)
+    metric_scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    with log.stage("score"):
+        for metric in task.metrics:
+            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log,
+                                                          **_metric_options(task, metric, class_names, log))
+            metric_scores.update(picked)
+
+    adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
+               "final_train_loss": fitted.final_loss}
+    log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context))
+    log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
+    return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
+
+
+def _class_names(task: TaskConfig, splits: dict[str, LoadedSplit]) -> list[str]:
+    train, evaluation = splits["train"].class_names, splits["eval"].class_names
+    if train and evaluation and train != evaluation:
+        raise VpbenchError(f"{task.name}: the reader gave different class lists for split '{splits['train'].name}' "
+                           f"({len(train)} classes) and '{splits['eval'].name}' ({len(evaluation)} classes); "
+                           f"a probe needs one class index space")
+    names = evaluation or train
+    if not names:
+        raise VpbenchError(f"{task.name}: the reader gave no class names; a probe needs the class list")
+    return list(names)
+
+
+def _labelled(loaded: LoadedSplit, spec: ProbeSpec, log: RunLog) -> LoadedSplit:
+    """Single-label splits keep only samples with a label (others are counted as skipped)."""
+    if spec.multilabel:
+        return loaded
+    kept = [s for s in loaded.samples if s.label is not None]
+    log.skip(loaded.role, "no_label", len(loaded.samples) - len(kept))
+    if not kept:
+        raise VpbenchError(f"split '{loaded.name}' has no labelled sample")
+    return LoadedSplit(loaded.role, loaded.name, loaded.split, kept, loaded.total, loaded.without_video,
+                       loaded.limited)
+
+
+def _target(sample, spec: ProbeSpec):
+    return tuple(sample.labels) if spec.multilabel else int(sample.label)
+
+
+def _write_files(task: TaskConfig, context: RunContext, variant: str, class_names: list[str], samples,
+                 scores: np.ndarray, multilabel: bool):
+    """The score file (``id,<class names>``) and the reference file (``id,label`` / ``id,labels``)."""
+    predictions = write_csv(output_path(task, context, "scores.csv", variant=variant),
+                            [[s.sample_id, *(format(float(v), ".9g") for v in row)] for s, row in zip(samples, scores)],
+                            header=["id", *class_names])
+    if multilabel:
+        rows = [[s.sample_id, ";".join(str(k) for k in s.labels)] for s in samples]
+        header = ["id", "labels"]
+    else:
+        rows = [[s.sample_id, str(s.label)] for s in samples]
+        header = ["id", "label"]
+    references = write_csv(output_path(task, context, "references.csv", variant=variant), rows, header=header)
+    return predictions, references
+
+
+def _metric_options(task: TaskConfig, metric: dict[str, Any], class_names: list[str], log: RunLog) -> dict:
+    """The scorer options of a probe metric; ``exclude_classes`` names become the kept class indices."""
+    options = dict(metric.get("options", {}))
+    if metric["name"] == "classification":
+        return {"classes": options.get("classes", "present")}
+    if metric["name"] == "multilabel_map":
+        excluded = list(options.get("exclude_classes", []))
+        for name in excluded:
+            if name not in class_names:
+                log.note(f"metric option exclude_classes names '{name}', which is not a class of this dataset: "
+                         f"nothing to exclude for it")
+        return {"classes": [k for k, name in enumerate(class_names) if name not in excluded]}
+    raise VpbenchError(f"{task.source}: metric '{metric['name']}' cannot score a probe; expected classification or "
+                       f"multilabel_map")
+
+
+def _fingerprint(task: TaskConfig, spec: ProbeSpec, class_names: list[str], adapter: dict[str, Any],
+                 context: RunContext) -> dict[str, Any]:
+    sampling = task.sampling
+    excluded = sorted({c for m in task.metrics for c in m.get("options", {}).get("exclude_classes", [])
+                       if c in class_names})
+    return {
+        "frames": sampling["frames"],
+        "resolution": sampling["resolution"],
+        "sampling": dict(sampling),
+        "views": {"temporal": sampling["temporal_views"], "spatial": sampling["spatial_views"],
+                  "train": "1 (centre clip, centre crop)", "fusion": adapter["view_fusion"]},
+        "features": dict(task.features),
+        "class_subset": {"num_classes": len(class_names), "class_list_sha256": class_list_sha256(class_names),
+                         "metric_excludes": excluded},
+        "adapter": {"variant": adapter["variant"], "grid": adapter["grid"],
+                    "selected": adapter["selection"]["selected"], "selection_rule": adapter["selection"]["rule"],
+                    "multilabel": spec.multilabel, "class_balanced": spec.class_balanced, "epochs": spec.loop.epochs},
+        "shuffled_train_labels": shuffle_requested(context),
+    }

@@ -1,0 +1,315 @@
+"""Batched feature extraction: decode in parallel, encode in fixed-shape batches, cache per clip.
+
+``extract_features`` is what family runners call. Its guarantees:
+
+* Resume: every finished clip is a complete cache entry, so a run killed at any moment
+  (SIGKILL included) redoes only the missing clips when started again.
+* Bit-identical results whatever the sharding, resume point or item order: every encoder call
+  sees the same batch shape (the last batch is padded with blank clips), and a clip's output
+  depends only on its own row. Batch size is therefore not part of the cache key, but runs
+  meant to match bit for bit must use the same one.
+* Bad videos are skipped with a reason and counted; ``strict=True`` makes the first one fatal.
+
+It must never keep every feature in memory: results are read back lazily from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from vpbench.errors import VpbenchError
+from vpbench.features import distributed
+from vpbench.features.cache import FeatureCache, read_metadata
+from vpbench.features.encode import ClipEncoder
+from vpbench.features.items import WorkItem, check_unique
+from vpbench.features.keys import FeatureSettings, Identity, item_key, model_fingerprint, video_identity
+from vpbench.features.loader import DecodeDataset, Decoded, make_loader
+from vpbench.video import SamplingSpec, VideoDecodeFailure
+from vpbench.video.readers import MISSING
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    item_id: str
+    path: str
+    reason: str
+    detail: str
+
+
+class FeatureMap(Mapping[str, np.ndarray]):
+    """item id -> features ``[V, ...]``, read from the cache on access (nothing held in memory)."""
+
+    def __init__(self, cache: FeatureCache, entries: dict[str, tuple[Any, str]]) -> None:
+        self._cache = cache
+        self._entries = entries  # item id -> (entry path, key)
+
+    def __getitem__(self, item_id: str) -> np.ndarray:
+        path, key = self._entries[item_id]
+        return self._cache.read(path, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def info(self, item_id: str) -> dict:
+        """How the item was sampled: frame indices per temporal view, padded frames, clip."""
+        path, _ = self._entries[item_id]
+        return read_metadata(path)["info"]
+
+
+@dataclass
+class ExtractionResult:
+    features: FeatureMap
+    skipped: list[SkippedItem]
+    cache_hits: int
+    cache_misses: int
+    settings: dict
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(s.reason for s in self.skipped).items()))
+
+    def to_json(self) -> dict:
+        """The part of a result JSON that describes extraction (counts, skips, timings)."""
+        return {
+            "items": len(self.features) + len(self.skipped),
+            "extracted": len(self.features),
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "skipped": len(self.skipped),
+            "skipped_by_reason": self.skipped_counts,
+            "skipped_items": [s.__dict__ for s in self.skipped],
+            "settings": self.settings,
+            "timings": self.timings,
+        }
+
+
+def extract_features(
+    model,
+    items: Iterable[WorkItem],
+    spec: SamplingSpec,
+    layout: str = "tokens",
+    cache: FeatureCache | None = None,
+    *,
+    batch_size: int = 8,
+    workers: int = 0,
+    strict: bool = False,
+    progress: bool = False,
+    dtype: str = "float32",
+    timeout_s: float | None = 120.0,
+    identity: Identity = "stat",
+    model_key: str | None = None,
+    encode_kwargs: Mapping[str, Any] | None = None,
+) -> ExtractionResult:
+    """Features for every item, computing only what the cache does not hold.
+
+    ``batch_size`` counts clips (views) per encoder call; ``workers`` decoding processes run
+    ahead of the encoder. ``model_key`` replaces the hash of the model's weights in the cache
+    key (pass the checkpoint's hash to skip hashing a large model). ``encode_kwargs`` go to
+    ``model.encode_video`` (e.g. a layer choice) and are part of the key. Under
+    torch.distributed each rank extracts its shard; every rank gets the merged result.
+
+    Decoding workers start from a fork server (see :mod:`vpbench.features.loader`), which
+    re-imports the calling script, so a script calling this with ``workers > 0`` needs the
+    usual ``if __name__ == "__main__":`` guard. A CPU encoder runs on the cores the workers
+    leave free (:func:`encoder_cpu_threads`) for the duration of the call.
+    """
+    started = time.perf_counter()
+    items = check_unique(items)
+    if batch_size < 1 or workers < 0:
+        raise VpbenchError(f"batch_size={batch_size} must be >= 1 and workers={workers} >= 0")
+    if identity not in ("stat", "content"):
+        raise VpbenchError(f"identity={identity!r}: expected 'stat' (path, size, mtime) or 'content' (hash)")
+    cache = cache if cache is not None else FeatureCache()
+    encoder = ClipEncoder(model, layout, dtype, spec.frames, encode_kwargs)
+    settings = FeatureSettings(
+        model=model_key or model_fingerprint(model),
+        spec=spec,
+        layout=layout,
+        dtype=dtype,
+        encode_kwargs=tuple(sorted((encode_kwargs or {}).items())),
+        identity=identity,
+    )
+    digest = settings.digest()
+    cache.prepare(settings)
+    rank, world = distributed.rank_and_world()
+
+    entries: dict[str, tuple[Any, str]] = {}
+    misses: list[WorkItem] = []
+    missing: list[SkippedItem] = []
+    hits = 0
+    for item in distributed.shard(items, rank, world):
+        identity_of_video = video_identity(item.path, identity)
+        if identity_of_video is None:
+            failure = VideoDecodeFailure(item.path, MISSING, "no such file or directory")
+            if strict:
+                raise failure
+            missing.append(SkippedItem(item.item_id, item.path, failure.reason, failure.detail))
+            continue
+        key = item_key(digest, identity_of_video, item)
+        path = cache.entry_path(digest, key)
+        entries[item.item_id] = (path, key)
+        if path.exists():
+            cache.touch(path)
+            hits += 1
+        else:
+            misses.append(item)
+    setup_s = time.perf_counter() - started
+
+    # Same batch shape for every call of every rank and every resume (see module docstring).
+    batch = min(batch_size, spec.num_views * max(len(items), 1))
+    run = _Run(cache, encoder, spec, misses, entries, batch, strict, progress and rank == 0, f"rank {rank}/{world}")
+    if misses:
+        workers = min(workers, len(misses))
+        with _cpu_threads(encoder_cpu_threads(workers), encoder.device):
+            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s), workers))
+
+    timings = {"setup_s": setup_s, **run.report(), "wall_s": time.perf_counter() - started}
+    gathered = distributed.all_gather(
+        {"entries": entries, "skipped": missing + run.skipped, "hits": hits, "misses": len(misses), "timings": timings}
+    )
+    skipped = [s for part in gathered for s in part["skipped"]]
+    failed = {s.item_id for s in skipped}
+    merged = {k: v for part in gathered for k, v in part["entries"].items() if k not in failed}
+    ordered = {item.item_id: merged[item.item_id] for item in items if item.item_id in merged}
+    return ExtractionResult(
+        features=FeatureMap(cache, ordered),
+        skipped=sorted(skipped, key=lambda s: s.item_id),
+        cache_hits=sum(part["hits"] for part in gathered),
+        cache_misses=sum(part["misses"] for part in gathered),
+        settings={"digest": digest, **settings.describe()},
+        timings=_merge_timings([part["timings"] for part in gathered]),
+    )
+
+
+class _Run:
+    """The decode -> encode -> write loop of one rank over its cache misses."""
+
+    def __init__(self, cache, encoder, spec, misses, entries, batch, strict, progress, label) -> None:
+        self.cache = cache
+        self.encoder = encoder
+        self.spec = spec
+        self.misses = misses
+        self.entries = entries
+        self.batch = batch
+        self.strict = strict
+        self.progress = progress
+        self.label = label
+        self.skipped: list[SkippedItem] = []
+        self.timings = {"decode_s": 0.0, "wait_s": 0.0, "encode_s": 0.0, "write_s": 0.0}
+        self.counts = {"decoded_items": 0, "encoded_clips": 0, "encoder_calls": 0}
+        self._pending: list[tuple[int, int, Any]] = []  # (position, view, clip uint8 [T, R, R, 3])
+        self._outputs: dict[int, list] = {}
+        self._infos: dict[int, dict] = {}
+
+    def execute(self, loader) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(self.misses), desc=f"extract {self.label}", unit="video", disable=not self.progress)
+        try:
+            waited = time.perf_counter()
+            for sample in loader:
+                self.timings["wait_s"] += time.perf_counter() - waited
+                self._take(sample, bar)
+                waited = time.perf_counter()
+            if self._pending:
+                self._encode(self._pending, bar)
+                self._pending = []
+        finally:
+            bar.close()
+
+    def report(self) -> dict[str, float]:
+        return {**self.timings, **{name: float(count) for name, count in self.counts.items()}}
+
+    def _take(self, sample: Decoded, bar) -> None:
+        self.timings["decode_s"] += sample.decode_s
+        item = self.misses[sample.position]
+        if sample.failure is not None:
+            if self.strict:
+                raise sample.failure
+            self.skipped.append(SkippedItem(item.item_id, item.path, sample.failure.reason, sample.failure.detail))
+            bar.update(1)
+            return
+        self.counts["decoded_items"] += 1
+        self._infos[sample.position] = sample.info
+        self._outputs[sample.position] = [None] * self.spec.num_views
+        self._pending.extend((sample.position, v, sample.views[v]) for v in range(self.spec.num_views))
+        while len(self._pending) >= self.batch:
+            self._encode(self._pending[: self.batch], bar)
+            self._pending = self._pending[self.batch :]
+
+    def _encode(self, chunk: list, bar) -> None:
+        import torch
+
+        start = time.perf_counter()
+        clips = torch.stack([clip for _, _, clip in chunk])
+        if len(chunk) < self.batch:
+            blank = clips.new_zeros((self.batch - len(chunk), *clips.shape[1:]))
+            clips = torch.cat([clips, blank])
+        output = self.encoder(clips)[: len(chunk)]
+        self.timings["encode_s"] += time.perf_counter() - start
+        self.counts["encoder_calls"] += 1
+        self.counts["encoded_clips"] += len(chunk)
+        for (position, view, _), features in zip(chunk, output):
+            views = self._outputs[position]
+            views[view] = features
+            if all(v is not None for v in views):
+                self._write(position, torch.stack(views))
+                bar.update(1)
+
+    def _write(self, position: int, features) -> None:
+        start = time.perf_counter()
+        item = self.misses[position]
+        path, key = self.entries[item.item_id]
+        info = self._infos.pop(position)
+        del self._outputs[position]
+        metadata = {"item": {"path": item.path, **item.span_key()}, "info": info}
+        self.cache.write(path, key, features, metadata)
+        self.timings["write_s"] += time.perf_counter() - start
+
+
+def encoder_cpu_threads(workers: int) -> int:
+    """Threads for a CPU encoder beside ``workers`` decoding processes: the cores they leave.
+
+    OpenMP threads that share cores with busy processes stall on each other (measured on a busy
+    2-core machine: a tiny encoder 30x slower, a Base one 2-3x), so the encoder does not
+    oversubscribe the cores. On a GPU this does not apply (the threads only launch kernels).
+    """
+    import torch
+
+    if workers == 0:
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(torch.get_num_threads(), cores - workers))
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int, device) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _merge_timings(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Summed work over ranks; wall-clock is the slowest rank's."""
+    merged: dict[str, float] = {}
+    for part in parts:
+        for name, value in part.items():
+            merged[name] = max(merged.get(name, 0.0), value) if name == "wall_s" else merged.get(name, 0.0) + value
+    return merged

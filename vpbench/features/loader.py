@@ -1,0 +1,97 @@
+"""Parallel decoding: a DataLoader whose workers decode views while the encoder runs.
+
+Workers are never forked from the caller: forking after torch has run in the parent can
+deadlock (shared/reference/env.md), and the parent always has torch by the time it encodes.
+They fork from a ``forkserver`` instead, a clean process that has only imported torch, decord
+and this module, so a worker starts in well under a second once the server is up (the first
+call pays one import; plain ``spawn`` pays it for every worker of every call, and is the
+fallback where forkserver does not exist). A decode failure travels back as data (reason +
+detail) so that one bad video never stops the loader; only bugs raise. This module must never
+touch the model or the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vpbench.features.items import WorkItem
+from vpbench.video import SamplingSpec, VideoDecodeFailure, decode_views
+
+
+@dataclass
+class Decoded:
+    """One item out of the loader: its views, or why there are none."""
+
+    position: int
+    views: Any  # torch.uint8 [V, T, R, R, 3], or None on failure
+    info: dict | None
+    failure: VideoDecodeFailure | None
+    decode_s: float
+
+
+class DecodeDataset:
+    """Map-style dataset over work items: item ``i`` -> :class:`Decoded`."""
+
+    def __init__(self, items: list[WorkItem], spec: SamplingSpec, timeout_s: float | None) -> None:
+        self.items = items
+        self.spec = spec
+        self.timeout_s = timeout_s
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, position: int) -> Decoded:
+        import torch
+
+        item = self.items[position]
+        start = time.perf_counter()
+        try:
+            views, info = decode_views(
+                item.path,
+                self.spec,
+                clip_span_s=item.clip_span_s,
+                frame_span=item.frame_span,
+                fps=item.fps,
+                timeout_s=self.timeout_s,
+            )
+        except VideoDecodeFailure as failure:
+            return Decoded(position, None, None, failure, time.perf_counter() - start)
+        return Decoded(position, torch.from_numpy(views), info.as_dict(), None, time.perf_counter() - start)
+
+
+def make_loader(dataset: DecodeDataset, workers: int):
+    """Items in order, decoded by ``workers`` worker processes (0: in this process)."""
+    from torch.utils.data import DataLoader
+
+    options: dict[str, Any] = {}
+    if workers > 0:
+        options = {
+            "multiprocessing_context": _worker_context(),
+            "prefetch_factor": 2,
+            # Backstop for a worker stuck while holding the GIL, which the per-item decode
+            # timeout cannot interrupt: fail the run (it resumes) rather than hang forever.
+            "timeout": 3 * dataset.timeout_s + 60 if dataset.timeout_s else 0,
+        }
+    return DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_keep, **options
+    )
+
+
+def _keep(sample: Decoded) -> Decoded:
+    return sample
+
+
+# What a decoding worker needs, imported once in the fork server rather than in every worker.
+_PRELOAD = ["torch", "torch.utils.data", "numpy", "decord", "PIL.Image", "vpbench.video", __name__]
+
+
+def _worker_context():
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once this process's server runs
+    return context
