@@ -22,3 +22,12 @@ def test_ci_runs_the_readme_test_command():
     for step in test_command.split(" && ")[:-1]:  # every install step of the README is in CI
         words = step.replace("apt-get install -y", "apt-get install -y -q").replace("pip install -e", "pip install -q -e")
         assert any(words in line for line in ci_lines), f"README step not in .ci/run: {step}"
+
+
+def test_readme_benchmark_table_is_generated_from_benchmarks_yaml():
+    from vpbench.leaderboard.render import readme_markdown
+
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index("<!-- benchmarks:start"), text.index("<!-- benchmarks:end -->")
+    embedded = text[text.index("\n", start) + 1:end].strip()
+    assert embedded == readme_markdown().strip(), "regenerate with `vpbench table --published-only --format markdown`"

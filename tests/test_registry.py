@@ -107,3 +107,14 @@ def test_yaml_is_never_executed(tree):
     _edit(tree / "tasks/k400-probe.yaml", "description:", "evil: !!python/object/apply:os.system ['true']\ndescription:")
     with pytest.raises(RegistryError, match="not valid YAML"):
         load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+
+
+def test_every_task_has_a_reader_a_tiny_writer_and_a_runner():
+    from vpbench.datasets import reader_module
+    from vpbench.families import family_module
+    from vpbench.tiny import writer_module
+
+    for task in load_registry().tasks.values():
+        assert callable(reader_module(task.dataset["format"]).read), task.name
+        assert callable(writer_module(task.dataset["format"]).write), task.name
+        assert callable(family_module(task.family).run), task.name
