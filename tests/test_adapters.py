@@ -22,13 +22,7 @@ from vpbench.adapters.training import (HParams, LoopSettings, cosine_lr_lambda, 
 from vpbench.errors import RegistryError, VpbenchError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls run faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def quiet(spec):

@@ -3,6 +3,7 @@ task end to end on its tiny subset through `vpbench run --tiny`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,10 +13,10 @@ import pytest
 import torch
 
 from vpbench.datasets import Sample
-from vpbench.errors import VpbenchError
+from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import (FeatureTable, RunLog, limit_samples, pick_scores, read_splits, sampling_spec,
-                                     shuffle_requested)
+                                     score_metrics, shuffle_requested)
 from vpbench.registry import load_registry
 from vpbench.tiny import make_tiny
 
@@ -72,6 +73,27 @@ def test_pick_scores_rules(tmp_path):
     assert pick_scores(probe, metric, {"top1": 50.0}, log) == {"top1": 50.0}
     with pytest.raises(VpbenchError, match="produced no 'top1'"):
         pick_scores(probe, metric, {"top5": 50.0}, log)
+
+
+def test_score_metrics_scores_each_entry_and_refuses_a_metric_the_family_cannot_read(tmp_path):
+    predictions = tmp_path / "scores.csv"
+    predictions.write_text("id,walk,run,graze\nb,0.1,0.2,0.7\na,0.9,0.05,0.05\nc,0.2,0.5,0.3\n")
+    references = tmp_path / "labels.csv"
+    references.write_text("id,label\na,walk\nb,2\nc,walk\n")
+    context = RunContext(data_root=tmp_path, output_dir=tmp_path, model="tiny")
+    task = dataclasses.replace(tiny_task("diving48-probe"), metrics=[{"name": "classification", "keys": ["top1"]}])
+    log = RunLog(task, context)
+    asked = []
+    scores, details = score_metrics(task, predictions, references, log, family="a probe",
+                                    scorable=("classification",),
+                                    options=lambda metric: asked.append(metric["name"]) or {"classes": "present"})
+    assert scores == {"top1": pytest.approx(200 / 3)}
+    assert details["classification"]["macro_accuracy"] == pytest.approx(75.0)
+    assert asked == ["classification"] and "score" in log.timings_s
+    wrong = dataclasses.replace(task, metrics=[{"name": "retrieval", "keys": ["t2v_R@1"]}])
+    with pytest.raises(RegistryError, match=r"metric 'retrieval' cannot score a probe; expected classification$"):
+        score_metrics(wrong, predictions, references, RunLog(wrong, context), family="a probe",
+                      scorable=("classification",))
 
 
 def test_run_log_books_extraction_and_skips(tmp_path):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vpbench import metrics
 from vpbench.errors import MissingDependencyError, RegistryError, VpbenchError
@@ -29,13 +28,7 @@ ZEROSHOT_TASKS = ("msrvtt-retrieval", "vatex-retrieval", "activitynet-retrieval"
                   "charades-sta-zeroshot")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two shared cores: OpenMP threads spinning against other processes make tiny models ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,7 @@ from vpbench.tiny.video import COLOURS, DIRECTIONS, SHAPES, fact_grid
 FAST = {"width": 32, "layers": 1, "heads": 2, "epochs": 15, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two shared cores: OpenMP threads spinning against other processes make tiny models ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from vpbench.adapters.attentive import MAPConfig, MAPHead
 from vpbench.adapters.linear import LinearHead
 from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
-                                       loop_settings, mean_average_precision, read_bool, read_int,
+                                       loop_record, loop_settings, mean_average_precision, read_bool, read_int,
                                        read_number)
 from vpbench.errors import RegistryError
 
@@ -77,12 +77,7 @@ class ProbeSpec:
             "label_smoothing": self.label_smoothing,
             "class_balanced": self.class_balanced,
             "classifier_l2": self.classifier_l2,
-            "optimizer": "adamw",
-            "schedule": f"linear warm-up ({self.loop.warmup_fraction:g} of steps) + cosine decay to 0",
-            "epochs": self.loop.epochs,
-            "batch_size": self.loop.batch_size,
-            "grad_clip": self.loop.grad_clip,
-            "grid": [hp.as_dict() for hp in self.grid],
+            **loop_record(self.loop, self.grid),
             "view_fusion": VIEW_FUSION,
         }
 

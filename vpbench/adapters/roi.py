@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from vpbench.adapters.attentive import LN_EPSILON, CrossAttentionBlock
 from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
-                                       loop_settings, mean_average_precision, read_choice, read_int, read_number)
+                                       loop_record, loop_settings, mean_average_precision, read_choice, read_int,
+                                       read_number)
 from vpbench.errors import RegistryError
 
 EVAL_BOXES = ("proposals", "ground_truth")
@@ -123,12 +124,7 @@ class RoISpec:
             "train_boxes": "ground_truth",
             "eval_boxes": self.eval_boxes,
             "proposal_score_threshold": self.proposal_score_threshold,
-            "optimizer": "adamw",
-            "schedule": f"linear warm-up ({self.loop.warmup_fraction:g} of steps) + cosine decay to 0",
-            "epochs": self.loop.epochs,
-            "batch_size": self.loop.batch_size,
-            "grad_clip": self.loop.grad_clip,
-            "grid": [hp.as_dict() for hp in self.grid],
+            **loop_record(self.loop, self.grid),
         }
 
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from vpbench.adapters.attentive import LN_EPSILON, SelfAttentionBlock
 from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
-                                       loop_settings, read_choice, read_int, read_number)
+                                       loop_record, loop_settings, read_choice, read_int, read_number)
 from vpbench.errors import RegistryError
 
 FOCAL_ALPHA = 0.25
@@ -201,12 +201,7 @@ class TemporalSpec:
             "loss": f"sigmoid focal (alpha {FOCAL_ALPHA}, gamma {FOCAL_GAMMA}) + 1 - gIoU on positive snippets",
             "nms": {"method": self.nms, "sigma": self.nms_sigma, "iou": self.nms_iou, "min_score": self.min_score,
                     "pre_nms": self.pre_nms, "max_detections": self.max_detections},
-            "optimizer": "adamw",
-            "schedule": f"linear warm-up ({self.loop.warmup_fraction:g} of steps) + cosine decay to 0",
-            "epochs": self.loop.epochs,
-            "batch_size": self.loop.batch_size,
-            "grad_clip": self.loop.grad_clip,
-            "grid": [hp.as_dict() for hp in self.grid],
+            **loop_record(self.loop, self.grid),
         }
 
 

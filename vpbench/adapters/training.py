@@ -166,6 +166,18 @@ def loop_settings(adapter: dict[str, Any], *, seed: int, device: str, descriptio
                         warmup_fraction=warmup, grad_clip=clip, device=device, description=description)
 
 
+def loop_record(loop: LoopSettings, grid: Sequence[HParams]) -> dict[str, Any]:
+    """How a head was trained, as every adapter's result records it: one wording for the shared loop."""
+    return {
+        "optimizer": "adamw",
+        "schedule": f"linear warm-up ({loop.warmup_fraction:g} of steps) + cosine decay to 0",
+        "epochs": loop.epochs,
+        "batch_size": loop.batch_size,
+        "grad_clip": loop.grad_clip,
+        "grid": [hp.as_dict() for hp in grid],
+    }
+
+
 def seeded(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(int(seed))

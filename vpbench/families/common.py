@@ -10,8 +10,8 @@ A family runner (``vpbench/families/<family>.py``) is a short script over these 
     # train.samples[i] <-> train.table([i]): the samples that got features, and their tensors
     with log.stage("adapter"): ...                    # train on train.table, predict
     path = write_csv(output_path(task, context, "scores.csv", variant=...), rows, header)
-    with log.stage("score"):
-        scores, full = score_files(task, metric, path, references, log)   # the `vpbench score` code
+    scores, full = score_metrics(task, path, references, log, family="a probe",   # the `vpbench score` code
+                                 scorable=("classification",))
     return log.record(scores, adapter=..., model=model_info(model, context), metric=full)
 
 Lower-level pieces for other shapes of work: :func:`work_items` + :func:`extract` (any list of
@@ -29,7 +29,8 @@ What each piece guarantees:
   of the same task reuses every feature; the result's ``counts.features`` and ``timings_s`` show
   the hits (``extract_<name>_encode`` is 0 when nothing was encoded).
 * :func:`score_files` scores written files through ``vpbench.metrics`` exactly as ``vpbench
-  score`` would, and :func:`pick_scores` maps the scorer's output onto the task's declared keys.
+  score`` would, and :func:`pick_scores` maps the scorer's output onto the task's declared keys;
+  :func:`score_metrics` does so for every ``metrics:`` entry, refusing one the family cannot score.
 * :func:`shuffle_requested` reads the label-permutation control option every trained family honours.
 
 This module must never know about a particular family's adapter, and never reads the evaluation
@@ -46,13 +47,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from vpbench.atomic import atomic_write_text
 from vpbench.datasets import DatasetSplit, Sample, read_split
-from vpbench.errors import VpbenchError
+from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -375,6 +376,29 @@ def score_files(task: TaskConfig, metric: dict[str, Any], predictions: Path, ref
                            f"(known: {sorted(metrics.METRICS)})")
     result = metrics.score_files(name, predictions, references, **options)
     return pick_scores(task, metric, result, log, headline=metrics.get(name).headline), result
+
+
+def score_metrics(task: TaskConfig, predictions: Path, references: Path, log: RunLog, *, family: str,
+                  scorable: Sequence[str], options: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                  ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Score a run's files with every entry of the task's ``metrics:``, timed as the ``score`` stage.
+
+    A runner writes files only the ``scorable`` metrics read, so an entry naming another metric is
+    a registry error naming the ``family`` (raised when that entry is reached). ``options(metric)``
+    gives an entry's scorer options (label map, subset, ...). Returns (the entries' declared keys
+    as scores, each metric's full output by name).
+    """
+    scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    with log.stage("score"):
+        for metric in task.metrics:
+            if metric["name"] not in scorable:
+                raise RegistryError(f"{task.source}: metric '{metric['name']}' cannot score {family}; expected "
+                                    f"{' or '.join(scorable)}")
+            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log,
+                                                          **(options(metric) if options else {}))
+            scores.update(picked)
+    return scores, details
 
 
 def benchmark_keys(task: TaskConfig) -> set[str]:

@@ -15,13 +15,12 @@ the evaluation split.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
-from vpbench.families.common import RunLog, model_info, output_path, score_files, seed_everything, write_csv
+from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything, write_csv
 from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -47,15 +46,8 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         scores = np.einsum("nd,nkd->nk", videos.embeddings, text_embeddings)
     predictions, references = _write_files(task, context, videos.samples, scores)
 
-    results: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            if metric["name"] != "multiple_choice":
-                raise RegistryError(f"{task.source}: metric '{metric['name']}' cannot score multiple choice; "
-                                    "expected 'multiple_choice'")
-            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log)
-            results.update(picked)
+    results, details = score_metrics(task, predictions, references, log, family="multiple choice",
+                                     scorable=("multiple_choice",))
     by_type = accuracy_by_type(videos.samples, scores)
     if by_type:
         details["by_question_type"] = by_type

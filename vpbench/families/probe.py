@@ -25,7 +25,7 @@ from vpbench.adapters.classification import ProbeSpec, fit_probe, predict_probe,
 from vpbench.errors import VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, load_encoder, model_info, output_path,
-                                     prepare_features, read_splits, sampling_spec, score_files,
+                                     prepare_features, read_splits, sampling_spec, score_metrics,
                                      seed_everything, shuffle_requested, write_csv)
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -64,13 +64,9 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     variant = spec.variant + ("-shuffled-labels" if shuffle_requested(context) else "")
     predictions, references = _write_files(task, context, variant, class_names, eval_features.samples, scores,
                                            spec.multilabel)
-    metric_scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log,
-                                                          **_metric_options(task, metric, class_names, log))
-            metric_scores.update(picked)
+    metric_scores, details = score_metrics(task, predictions, references, log, family="a probe",
+                                           scorable=("classification", "multilabel_map"),
+                                           options=lambda metric: _metric_options(metric, class_names, log))
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
                "final_train_loss": fitted.final_loss}
@@ -123,20 +119,17 @@ def _write_files(task: TaskConfig, context: RunContext, variant: str, class_name
     return predictions, references
 
 
-def _metric_options(task: TaskConfig, metric: dict[str, Any], class_names: list[str], log: RunLog) -> dict:
+def _metric_options(metric: dict[str, Any], class_names: list[str], log: RunLog) -> dict:
     """The scorer options of a probe metric; ``exclude_classes`` names become the kept class indices."""
     options = dict(metric.get("options", {}))
     if metric["name"] == "classification":
         return {"classes": options.get("classes", "present")}
-    if metric["name"] == "multilabel_map":
-        excluded = list(options.get("exclude_classes", []))
-        for name in excluded:
-            if name not in class_names:
-                log.note(f"metric option exclude_classes names '{name}', which is not a class of this dataset: "
-                         f"nothing to exclude for it")
-        return {"classes": [k for k, name in enumerate(class_names) if name not in excluded]}
-    raise VpbenchError(f"{task.source}: metric '{metric['name']}' cannot score a probe; expected classification or "
-                       f"multilabel_map")
+    excluded = list(options.get("exclude_classes", []))  # multilabel_map, the only other metric a probe scores
+    for name in excluded:
+        if name not in class_names:
+            log.note(f"metric option exclude_classes names '{name}', which is not a class of this dataset: "
+                     f"nothing to exclude for it")
+    return {"classes": [k for k, name in enumerate(class_names) if name not in excluded]}
 
 
 def _fingerprint(task: TaskConfig, spec: ProbeSpec, class_names: list[str], adapter: dict[str, Any],

@@ -23,14 +23,13 @@ This module must never train on, or select anything with, the evaluation split.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
 from vpbench.atomic import atomic_write, atomic_write_text
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
-from vpbench.families.common import RunLog, model_info, output_path, score_files, seed_everything
+from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything
 from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -50,16 +49,8 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     predictions, references = _write_files(task, context, videos.samples, videos.embeddings, text_embeddings,
                                            caption_to_video)
 
-    scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            if metric["name"] != "retrieval":
-                raise RegistryError(f"{task.source}: metric '{metric['name']}' cannot score retrieval; expected "
-                                    "'retrieval'")
-            v2t = metric.get("options", {}).get("v2t", "group_max")
-            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log, v2t=v2t)
-            scores.update(picked)
+    scores, details = score_metrics(task, predictions, references, log, family="retrieval", scorable=("retrieval",),
+                                    options=lambda metric: {"v2t": metric.get("options", {}).get("v2t", "group_max")})
 
     log.counts.update({"videos": len(videos.samples), "captions": len(texts), "texts_at_max_length": truncated,
                        "text_embeddings": dict(videos.towers.text.stats)})

@@ -20,8 +20,6 @@ This module must never train on, or choose a setting with, evaluation-split labe
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from vpbench.adapters.roi import RoISpec, fit_roi, predict_roi, roi_spec
@@ -30,7 +28,7 @@ from vpbench.datasets.paths import annotation_path
 from vpbench.errors import VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import (RunLog, class_list_sha256, load_encoder, model_info, output_path, prepare_features,
-                                     read_splits, sampling_spec, score_files, seed_everything, shuffle_requested,
+                                     read_splits, sampling_spec, score_metrics, seed_everything, shuffle_requested,
                                      write_csv)
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -83,17 +81,10 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     references = write_csv(output_path(task, context, "groundtruth.csv", variant=variant),
                            _groundtruth_rows(eval_features.samples, index_of))
     label_map = annotation_path(task, context.data_root / task.dataset["root"], "label_map")
-    metric_scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            if metric["name"] != "ava_frame_map":
-                raise VpbenchError(f"{task.source}: metric '{metric['name']}' cannot score the stal family; "
-                                   f"expected ava_frame_map")
-            picked, details[metric["name"]] = score_files(
-                task, metric, predictions, references, log, label_map=label_map,
-                convention=metric.get("options", {}).get("convention", "activitynet"))
-            metric_scores.update(picked)
+    metric_scores, details = score_metrics(
+        task, predictions, references, log, family="the stal family", scorable=("ava_frame_map",),
+        options=lambda metric: {"label_map": label_map,
+                                "convention": metric.get("options", {}).get("convention", "activitynet")})
 
     adapter = {**spec.record(), "variant": variant, "eval_boxes_used": eval_box_source,
                "selection": fitted.selection, "final_train_loss": fitted.final_loss}

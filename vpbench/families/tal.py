@@ -27,7 +27,7 @@ from vpbench.atomic import atomic_write_json
 from vpbench.errors import VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, extract, load_encoder, model_info,
-                                     output_path, read_splits, sampling_spec, score_files, seed_everything,
+                                     output_path, read_splits, sampling_spec, score_metrics, seed_everything,
                                      shuffle_requested)
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -77,16 +77,9 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                                     _detection_json(eval_videos, detections, class_names))
     references = atomic_write_json(output_path(task, context, "groundtruth.json", variant=variant),
                                    _groundtruth_json(eval_videos, class_names, splits["eval"].name))
-    metric_scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            if metric["name"] != "activitynet_tal":
-                raise VpbenchError(f"{task.source}: metric '{metric['name']}' cannot score the tal family; "
-                                   f"expected activitynet_tal")
-            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log,
-                                                          subset=splits["eval"].name)
-            metric_scores.update(picked)
+    metric_scores, details = score_metrics(task, predictions, references, log, family="the tal family",
+                                           scorable=("activitynet_tal",),
+                                           options=lambda metric: {"subset": splits["eval"].name})
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
                "final_train_loss": fitted.final_loss}

@@ -24,7 +24,7 @@ import numpy as np
 
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
-from vpbench.families.common import (RunLog, class_list_sha256, model_info, output_path, score_files,
+from vpbench.families.common import (RunLog, class_list_sha256, model_info, output_path, score_metrics,
                                      seed_everything, write_csv)
 from vpbench.families.towers import embed_eval_videos, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
@@ -54,15 +54,8 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         probabilities = softmax(videos.embeddings @ class_embeddings.T / temperature)
     predictions, references = _write_files(task, context, class_names, videos.samples, probabilities, multilabel)
 
-    scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    with log.stage("score"):
-        for metric in task.metrics:
-            if metric["name"] not in ("classification", "multilabel_map"):
-                raise RegistryError(f"{task.source}: metric '{metric['name']}' cannot score zero-shot classification; "
-                                    "expected classification or multilabel_map")
-            picked, details[metric["name"]] = score_files(task, metric, predictions, references, log)
-            scores.update(picked)
+    scores, details = score_metrics(task, predictions, references, log, family="zero-shot classification",
+                                    scorable=("classification", "multilabel_map"))
 
     adapter = {**videos.towers.record, "prompts": {"templates": templates, "source": prompt_source},
                "ensemble": "mean of L2-normalised template embeddings, renormalised",
