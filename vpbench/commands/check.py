@@ -79,10 +79,8 @@ def _print_report(console, report, baseline_path: Path) -> None:
                       f"[{colours.get(row.status, '')}]{row.status.value}[/]", row.detail)
     if moved:
         console.print(table)
-    unchanged = report.count(Status.UNCHANGED)
-    console.print(f"{len(report.rows)} entries: {unchanged} unchanged, "
-                  + ", ".join(f"{report.count(s)} {s.value}" for s in Status if s is not Status.UNCHANGED
-                              and report.count(s)), highlight=False)
+    counts = [f"{report.count(s)} {s.value}" for s in Status if report.count(s)]
+    console.print(f"{len(report.rows)} entries: {', '.join(counts) or 'none'}", highlight=False)
     for row in report.rows:
         if row.status is Status.REGRESSED:
             console.print(f"[bold red]REGRESSION[/] {row.name}: {row.baseline:.4g} -> {row.current:.4g} "
