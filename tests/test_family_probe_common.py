@@ -60,9 +60,12 @@ def test_pick_scores_rules(tmp_path):
     task = tiny_task("activitynet-tal")
     log = RunLog(task, RunContext(data_root=tmp_path, output_dir=tmp_path, model="tiny"))
     metric = {"name": "activitynet_tal", "keys": ["avg_mAP_iou_0.5_0.95", "mAP@0.5", "mAP@0.75"]}
-    result = {"avg_mAP_iou_0.5_0.95": 12.5, "mAP@0.50": 30.0, "mAP@0.75": 10.0, "convention": "x"}
+    result = {"avg_mAP_iou_0.5_0.95": 12.5, "mAP@0.5": 30.0, "mAP@0.75": 10.0, "convention": "x"}
     assert pick_scores(task, metric, result, log) == {"avg_mAP_iou_0.5_0.95": 12.5, "mAP@0.5": 30.0, "mAP@0.75": 10.0}
-    assert "score 'mAP@0.5' is the metric's 'mAP@0.50'" in log.notes
+    # Keys match exactly: a threshold written with other digits is a different key.
+    result = {"avg_mAP_iou_0.5_0.95": 12.5, "mAP@0.50": 30.0, "mAP@0.75": 10.0}
+    assert pick_scores(task, metric, result, log) == {"avg_mAP_iou_0.5_0.95": 12.5, "mAP@0.75": 10.0}
+    assert "score 'mAP@0.5' left out: metric 'activitynet_tal' did not produce it on this data" in log.notes
     # A single declared key takes the scorer's headline (ChimpACT's mAP is the AVA frame-mAP).
     chimp = tiny_task("chimpact")
     assert pick_scores(chimp, {"name": "ava_frame_map", "keys": ["mAP"]}, {"frame_mAP_iou_0.5": 40.0}, log,

@@ -409,24 +409,19 @@ def benchmark_keys(task: TaskConfig) -> set[str]:
     return {benchmarks[b].metric for b in task.benchmarks if b in benchmarks}
 
 
-_AT_NUMBER = re.compile(r"^(.*)@([0-9.]+)$")
-
-
 def pick_scores(task: TaskConfig, metric: dict[str, Any], result: dict[str, Any], log: RunLog | None = None,
                 headline: str | None = None) -> dict[str, float]:
     """The keys ``metric["keys"]`` (a task's ``metrics:`` entry) out of a scorer's full output.
 
-    A key is found (1) as written; (2) for ``name@threshold`` keys, under the same threshold
-    written with other digits (``mAP@0.5`` is the scorer's ``mAP@0.50``); (3) when the entry
-    declares a single key, as the scorer's headline value (ChimpACT's ``mAP`` is the AVA
-    scorer's ``frame_mAP_iou_0.5``). Each such match is noted in the result. A key still not
-    found is an error when a benchmark reads it, and is otherwise left out with a note (top-5
-    of a 4-class tiny subset does not exist).
+    A key is found as written or, when the entry declares a single key, as the scorer's
+    headline value (ChimpACT's ``mAP`` is the AVA scorer's ``frame_mAP_iou_0.5``), which is noted
+    in the result. A key still not found is an error when a benchmark reads it, and is otherwise
+    left out with a note (top-5 of a 4-class tiny subset does not exist).
     """
     keys = list(metric["keys"])
     scores = {}
     for key in keys:
-        found = key if key in result else _same_threshold(key, result)
+        found = key if key in result else None
         if found is None and len(keys) == 1 and headline in result:
             found = headline
         if found is None:
@@ -440,17 +435,6 @@ def pick_scores(task: TaskConfig, metric: dict[str, Any], result: dict[str, Any]
             log.note(f"score '{key}' is the metric's '{found}'")
         scores[key] = float(result[found])
     return scores
-
-
-def _same_threshold(key: str, result: dict[str, Any]) -> str | None:
-    match = _AT_NUMBER.match(key)
-    if match is None:
-        return None
-    for candidate in result:
-        other = _AT_NUMBER.match(candidate)
-        if other and other.group(1) == match.group(1) and float(other.group(2)) == float(match.group(2)):
-            return candidate
-    return None
 
 
 def _is_number(value: Any) -> bool:
