@@ -26,7 +26,7 @@ def test_baseline_covers_every_family():
 
     registry = load_registry()
     covered = {registry.task(name).family for name in _gate_tasks()}
-    assert covered == set(FAMILIES) - {"tal"}  # tal's ~1 min tiny run is covered by tests/test_family_tal.py
+    assert covered == set(FAMILIES)
 
 
 def test_tiny_suite_passes_the_regression_gate(tmp_path, capsys):
