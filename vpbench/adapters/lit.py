@@ -252,18 +252,10 @@ def save_lit(model: LiTModel, path: str | Path, provenance: dict[str, Any]) -> P
 
 def load_lit(path: str | Path) -> tuple[LiTModel, dict[str, Any]]:
     """A tower written by :func:`save_lit`, and its provenance."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+    from vpbench.models.checkpoint import read_safetensors
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such LiT tower file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+    state, metadata = read_safetensors(path, "LiT tower file")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: metadata 'format' is {metadata.get('format')!r}; expected {FORMAT!r} "
                               "(a tower saved by vpbench's LiT adapter)")

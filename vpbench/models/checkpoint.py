@@ -399,20 +399,27 @@ def save_converted(model, path: str | Path) -> Path:
     return atomic_write_bytes(path, save(state, metadata=metadata))
 
 
-def load_converted(path: str | Path):
-    """Load a copy written by :func:`save_converted`."""
+def read_safetensors(path: str | Path, what: str) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
+    """Tensors and string metadata of a safetensors file vpbench wrote (``what`` names it in errors)."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such converted checkpoint")
+        raise CheckpointError(f"{path}: no such {what}")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from exc
+    return state, metadata
+
+
+def load_converted(path: str | Path):
+    """Load a copy written by :func:`save_converted`."""
+    path = Path(path)
+    state, metadata = read_safetensors(path, "converted checkpoint")
     if "vpbench_config" not in metadata:
         raise CheckpointError(f"{path}: no 'vpbench_config' metadata; write converted copies with save_converted")
     try:
