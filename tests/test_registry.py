@@ -118,3 +118,62 @@ def test_every_task_has_a_reader_a_tiny_writer_and_a_runner():
         assert callable(reader_module(task.dataset["format"]).read), task.name
         assert callable(writer_module(task.dataset["format"]).write), task.name
         assert callable(family_module(task.family).run), task.name
+
+
+PROTOCOL_YAML = """
+protocol:
+  sources:
+    frames: "16 frames at 288x288 (paper App. B)"
+  deviations:
+    lm: "GPT-2 stands in for PaLM-2"
+variants:
+  in-domain:
+    description: "resampler trained on the target's own train split"
+    deviations: {in-domain: "trained on the target's train split: not zero-shot"}
+    overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}
+"""
+
+
+def test_protocol_sources_merge_through_includes_and_null_drops(tree):
+    _edit(tree / "tasks/_probe.yaml", "family: probe", "family: probe\nprotocol:\n  sources: {head: 'App. E.1'}\n"
+                                                      "  deviations: {a: 'base deviation'}")
+    _edit(tree / "tasks/k400-probe.yaml", "description:", "protocol:\n  sources: {split: 'VideoGLUE k400.yaml'}\n"
+                                                         "  deviations: {a: null}\ndescription:")
+    registry = load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+    record = registry.task("k400-probe").protocol_record()
+    assert record == {"variant": None, "sources": [{"choice": "head", "source": "App. E.1"},
+                                                   {"choice": "split", "source": "VideoGLUE k400.yaml"}],
+                      "deviations": []}
+    assert registry.task("mit-probe").protocol_record()["deviations"] == [{"id": "a", "text": "base deviation"}]
+
+
+def test_variant_merges_overrides_and_adds_its_deviations(tree):
+    _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
+    task = load_registry_from(tree / "tasks", tree / "benchmarks.yaml").task("msrvtt-captioning")
+    variant = task.with_variant("in-domain")
+    assert variant.variant == "in-domain" and variant.adapter["epochs"] == 3 and task.adapter["epochs"] == 5
+    assert variant.adapter["lm"] == task.adapter["lm"] and variant.dataset["eval_split"] == "val"
+    assert [d["id"] for d in variant.protocol_record()["deviations"]] == ["lm", "in-domain"]
+    assert variant.config_sha256() != task.config_sha256()
+    assert variant.for_tiny().adapter["lm"] == "tiny-gpt2" and variant.for_tiny().variant == "in-domain"
+    with pytest.raises(RegistryError, match="has no variant 'nope'.*in-domain"):
+        task.with_variant("nope")
+    with pytest.raises(RegistryError, match="do not stack"):
+        variant.with_variant("in-domain")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("deviations: {in-domain: \"trained on the target's train split: not zero-shot\"}", "deviations: {}",
+     r"variants.in-domain.deviations' must name at least one deviation"),
+    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {frames: many}}",
+     r"key 'sampling.frames' must be an integer.*with variant 'in-domain'"),
+    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {model: other}",
+     r"unknown key 'variants.in-domain.overrides.model'"),
+    ("lm: \"GPT-2 stands in for PaLM-2\"", "lm: ''", r"key 'protocol.deviations.lm' must be a non-empty text"),
+    ("  in-domain:\n", "  in domain:\n", r"variant name 'in domain'"),
+])
+def test_broken_protocol_or_variant_is_named(tree, old, new, message):
+    _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
+    _edit(tree / "tasks/msrvtt-captioning.yaml", old, new)
+    with pytest.raises(RegistryError, match=message):
+        load_registry_from(tree / "tasks", tree / "benchmarks.yaml")

@@ -40,3 +40,18 @@ def test_future_schema_is_refused_not_skipped(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"schema_version": 99, "task": "k400-probe", "benchmarks": {}}))
     with pytest.raises(VpbenchError, match=r"r.json: result schema_version 99"):
         load_results(tmp_path)
+
+
+def test_result_carries_the_protocol_and_run_deviations_enter_the_fingerprint():
+    task = load_registry().task("msrvtt-retrieval")
+    keys = {k: float(i) for i, k in enumerate(task.score_keys)}
+    clean = build_result(task, _record(**keys), seed=0, tiny=False)
+    assert clean["protocol"]["variant"] is None
+    assert clean["protocol"]["deviations"] == [{"id": d["id"], "text": d["text"]}
+                                               for d in task.protocol_record()["deviations"]]
+    record = _record(**keys)
+    record.deviations = {"limit": "--limit 5: a subset"}
+    limited = build_result(task, record, seed=0, tiny=False)
+    assert {"id": "limit", "text": "--limit 5: a subset"} in limited["protocol"]["deviations"]
+    assert "limit" in limited["fingerprint"]["protocol"]["deviations"]
+    assert limited["fingerprint_sha256"] != clean["fingerprint_sha256"]

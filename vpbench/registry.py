@@ -63,6 +63,11 @@ _DATASET_SCHEMA = {
     "options": (False, dict),
 }
 _METRIC_SCHEMA = {"name": (True, str), "keys": (True, list), "options": (False, dict)}
+_PROTOCOL_SCHEMA = {"sources": (False, dict), "deviations": (False, dict)}
+# What a variant may change: the same sections `tiny:` may, plus the metrics list.
+_OVERRIDE_SCHEMA = {"sampling": (False, dict), "adapter": (False, dict), "features": (False, dict),
+                    "dataset": (False, dict), "metrics": (False, list)}
+_VARIANT_SCHEMA = {"description": (True, str), "deviations": (True, dict), "overrides": (False, _OVERRIDE_SCHEMA)}
 _TASK_SCHEMA = {
     "task": (True, str),
     "include": (False, str),
@@ -77,6 +82,8 @@ _TASK_SCHEMA = {
     "adapter": (True, dict),
     "metrics": (True, list),
     "notes": (False, str),
+    "protocol": (False, _PROTOCOL_SCHEMA),
+    "variants": (False, dict),
     "tiny": (False, {"sampling": (False, dict), "adapter": (False, dict), "features": (False, dict),
                      "dataset": (False, dict)}),
 }
@@ -108,6 +115,13 @@ class TaskConfig:
     notes: str = ""
     tiny_overrides: dict[str, Any] = field(default_factory=dict)
     benchmarks: tuple[str, ...] = field(default=())
+    protocol: dict[str, dict[str, str]] = field(default_factory=lambda: {"sources": {}, "deviations": {}})
+    """Where each protocol choice comes from (``sources``: choice -> source) and how the default
+    knowingly differs from the paper (``deviations``: id -> text). See :meth:`protocol_record`."""
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Named variants: ``description``, ``deviations`` (id -> text, at least one) and ``overrides``."""
+    variant: str | None = None
+    """The variant this config is (``None``: the task's default protocol)."""
 
     def for_tiny(self) -> "TaskConfig":
         """This task as `--tiny` runs it: the ``tiny:`` overrides merged in, tiny model chosen."""
@@ -115,6 +129,35 @@ class TaskConfig:
         for section, values in self.tiny_overrides.items():
             fields[section] = _deep_merge(getattr(self, section), values)
         return TaskConfig(**fields)
+
+    def with_variant(self, name: str | None) -> "TaskConfig":
+        """This task as the named variant runs it (``None``: unchanged): its overrides merged in, its
+        deviations added to the protocol record. Apply before :meth:`for_tiny`."""
+        if name is None:
+            return self
+        if self.variant is not None:
+            raise RegistryError(f"task '{self.name}' is already variant '{self.variant}'; variants do not stack")
+        if name not in self.variants:
+            known = ", ".join(sorted(self.variants)) or "none"
+            raise RegistryError(f"task '{self.name}' has no variant '{name}' (its variants: {known}; "
+                                f"`vpbench show {self.name}` lists them)")
+        spec = self.variants[name]
+        fields = {**self.__dict__, "variant": name,
+                  "protocol": {"sources": dict(self.protocol["sources"]),
+                               "deviations": {**self.protocol["deviations"], **spec["deviations"]}}}
+        for section, values in spec.get("overrides", {}).items():
+            current = getattr(self, section)
+            fields[section] = _deep_merge(current, values) if isinstance(values, dict) else copy.deepcopy(values)
+        return TaskConfig(**fields)
+
+    def protocol_record(self) -> dict[str, Any]:
+        """The protocol block of ``vpbench show --json`` and of every result: the variant, each
+        choice with its source, and every known deviation from the paper's protocol."""
+        return {
+            "variant": self.variant,
+            "sources": [{"choice": choice, "source": source} for choice, source in self.protocol["sources"].items()],
+            "deviations": [{"id": key, "text": text} for key, text in self.protocol["deviations"].items()],
+        }
 
     @property
     def score_keys(self) -> list[str]:
@@ -128,12 +171,19 @@ class TaskConfig:
             "description": self.description, "model": self.model, "tiny_model": self.tiny_model,
             "dataset": self.dataset, "sampling": self.sampling, "features": self.features,
             "adapter": self.adapter, "metrics": self.metrics, "benchmarks": list(self.benchmarks),
-            "notes": self.notes, "source": str(self.source),
+            "notes": self.notes, "source": str(self.source), "protocol": self.protocol_record(),
+            "variants": {name: {"description": spec["description"],
+                                "deviations": [{"id": k, "text": v} for k, v in spec["deviations"].items()],
+                                "overrides": spec.get("overrides", {})}
+                         for name, spec in self.variants.items()},
         }
 
     def config_sha256(self) -> str:
-        """Hash of everything in the resolved config that can change a number."""
-        payload = {k: v for k, v in self.as_dict().items() if k not in ("description", "notes", "source")}
+        """Hash of everything in the resolved config that can change a number (the protocol's
+        wording is left out; its variant and deviation ids are in)."""
+        payload = {k: v for k, v in self.as_dict().items()
+                   if k not in ("description", "notes", "source", "protocol", "variants")}
+        payload["protocol"] = {"variant": self.variant, "deviations": sorted(self.protocol["deviations"])}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -306,13 +356,62 @@ def load_task(path: Path) -> TaskConfig:
     for role, rel in merged["dataset"]["annotations"].items():
         if not isinstance(rel, str):
             raise RegistryError(f"{path}: key 'dataset.annotations.{role}' must be a relative path string")
+    protocol = _protocol(merged.get("protocol", {}), path)
+    variants = _variants(merged.get("variants", {}), path)
+    for name, spec in variants.items():  # every variant must still be a valid task
+        changed = {**merged, **{section: _deep_merge(merged[section], values) if isinstance(values, dict) else values
+                                for section, values in spec["overrides"].items()}}
+        try:
+            _validate(changed, _TASK_SCHEMA, path, prefix="")
+        except RegistryError as error:
+            raise RegistryError(f"{error} (with variant '{name}' applied)") from None
     return TaskConfig(
         name=merged["task"], version=merged["version"], family=merged["family"],
         description=merged["description"], model=merged["model"], tiny_model=merged["tiny_model"],
         dataset=merged["dataset"], sampling=merged["sampling"], features=merged["features"],
         adapter=merged["adapter"], metrics=merged["metrics"], source=path, notes=merged.get("notes", ""),
-        tiny_overrides=merged.get("tiny", {}),
+        tiny_overrides=merged.get("tiny", {}), protocol=protocol, variants=variants,
     )
+
+
+def _text_entries(entries: dict[str, Any], path: Path, where: str) -> dict[str, str]:
+    """A mapping of non-empty strings; a ``null`` value drops an entry a base file (``include:``) set."""
+    out = {}
+    for key, value in entries.items():
+        if value is None:
+            continue
+        if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
+            raise RegistryError(f"{path}: key '{where}.{key}' must be a non-empty text (or null to drop it)")
+        out[key] = value.strip()
+    return out
+
+
+def _protocol(protocol: dict[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    return {"sources": _text_entries(protocol.get("sources", {}), path, "protocol.sources"),
+            "deviations": _text_entries(protocol.get("deviations", {}), path, "protocol.deviations")}
+
+
+def _variants(variants: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """Each variant must say what it is and how it deviates: a variant is never the paper's protocol."""
+    out = {}
+    for name, spec in variants.items():
+        where = f"variants.{name}"
+        if not isinstance(name, str) or not name or safe_variant_name(name) != name:
+            raise RegistryError(f"{path}: variant name {name!r} must use only letters, digits, '.', '_' and '-'")
+        if not isinstance(spec, dict):
+            raise RegistryError(f"{path}: key '{where}' must be a mapping with 'description' and 'deviations'")
+        _validate(spec, _VARIANT_SCHEMA, path, prefix=f"{where}.")
+        deviations = _text_entries(spec["deviations"], path, f"{where}.deviations")
+        if not deviations:
+            raise RegistryError(f"{path}: key '{where}.deviations' must name at least one deviation from the "
+                                "paper's protocol (a variant that has none is the default)")
+        out[name] = {"description": spec["description"], "deviations": deviations,
+                     "overrides": spec.get("overrides", {})}
+    return out
+
+
+def safe_variant_name(name: str) -> str:
+    return "".join(ch for ch in name if ch.isalnum() or ch in "._-")
 
 
 def _resolve_includes(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

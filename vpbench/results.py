@@ -38,13 +38,20 @@ class RunRecord:
     model: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    deviations: dict[str, str] = field(default_factory=dict)
+    """Deviations from the paper's protocol that this run made (id -> text), beyond the task's own."""
 
 
 def build_result(task: TaskConfig, record: RunRecord, *, seed: int, tiny: bool) -> dict[str, Any]:
     missing = [b for b in task.benchmarks if _metric_of(task, b) not in record.scores]
     if missing:
         raise VpbenchError(f"task '{task.name}' produced no score for benchmark(s) {missing}")
-    fingerprint = {"task_config_sha256": task.config_sha256(), **record.fingerprint}
+    protocol = task.protocol_record()
+    known = {entry["id"] for entry in protocol["deviations"]}
+    protocol["deviations"] += [{"id": key, "text": text} for key, text in record.deviations.items() if key not in known]
+    fingerprint = {"task_config_sha256": task.config_sha256(), **record.fingerprint,
+                   "protocol": {"variant": protocol["variant"],
+                                "deviations": sorted(entry["id"] for entry in protocol["deviations"])}}
     return {
         "schema_version": SCHEMA_VERSION,
         "task": task.name,
@@ -61,6 +68,7 @@ def build_result(task: TaskConfig, record: RunRecord, *, seed: int, tiny: bool) 
         "counts": record.counts,
         "timings_s": record.timings_s,
         "notes": record.notes,
+        "protocol": protocol,
         **({"extra": record.extra} if record.extra else {}),
         "provenance": provenance(),
     }
@@ -77,10 +85,11 @@ def fingerprint_sha256(fingerprint: dict[str, Any]) -> str:
 
 
 def result_filename(result: dict[str, Any]) -> str:
-    """``<task>__<model>__<adapter variant>__seed<k>.json`` with unsafe characters replaced."""
-    parts = [result["task"], result["model"].get("name", "model"), result["adapter"].get("variant", "default"),
-             f"seed{result['seed']}"]
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)) for p in parts) + ".json"
+    """``<task>[@<protocol variant>]__<model>__<adapter variant>__seed<k>.json``, unsafe characters replaced."""
+    variant = (result.get("protocol") or {}).get("variant")
+    parts = [result["task"] + (f"@{variant}" if variant else ""), result["model"].get("name", "model"),
+             result["adapter"].get("variant", "default"), f"seed{result['seed']}"]
+    return "__".join(re.sub(r"[^A-Za-z0-9._@-]+", "-", str(p)) for p in parts) + ".json"
 
 
 def write_result(output_dir: str | Path, result: dict[str, Any]) -> Path:

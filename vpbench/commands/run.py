@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true",
                         help="run on the built-in tiny subset and a tiny random-weight checkpoint")
+    parser.add_argument("--variant", default=None,
+                        help="a named protocol variant of the task(s) (see `vpbench show TASK`); results say so "
+                             "and the leaderboard never compares them with the paper's number")
     parser.add_argument("--user-file", action="append", default=[], metavar="KEY=PATH",
                         help="a file the task needs from the user (see `vpbench show TASK`, dataset.user_files)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -52,11 +55,17 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     tasks = load_registry().resolve(args.task)
+    if args.variant is not None:
+        lacking = [task.name for task in tasks if args.variant not in task.variants]
+        if lacking:
+            raise VpbenchError(f"--variant {args.variant}: not a variant of {', '.join(lacking)} "
+                               f"(`vpbench show TASK` lists a task's variants)")
     written, failed = [], []
     for task in tasks:
         started = time.perf_counter()
         try:
-            effective = task.for_tiny() if args.tiny else task
+            effective = task.with_variant(args.variant)
+            effective = effective.for_tiny() if args.tiny else effective
             context = RunContext(
                 data_root=resolve_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
                 model=args.model or effective.model,

@@ -15,11 +15,12 @@ HELP = "show one task's resolved configuration"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="task name (see `vpbench list`)")
     parser.add_argument("--tiny", action="store_true", help="show the configuration `run --tiny` uses")
+    parser.add_argument("--variant", default=None, help="show the configuration of this named variant")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:
-    task = load_registry().task(args.task)
+    task = load_registry().task(args.task).with_variant(args.variant)
     if args.tiny:
         task = task.for_tiny()
     config = task.as_dict()

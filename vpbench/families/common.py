@@ -92,6 +92,7 @@ class RunLog:
         self.timings_s: dict[str, float] = {}
         self.counts: dict[str, Any] = {"evaluated": 0, "skipped": {}, "skipped_by_split": {}, "features": {}}
         self.notes: list[str] = []
+        self.deviations: dict[str, str] = {}
         self.fingerprint: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
 
@@ -107,6 +108,12 @@ class RunLog:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def deviation(self, key: str, text: str) -> None:
+        """Record that this run departs from the paper's protocol (a missing user file made it fall
+        back, a user option replaced a default, ``--limit``...). A result with any deviation is never
+        given a difference to the paper's number; ``key`` is stable (it enters the fingerprint)."""
+        self.deviations[key] = text
 
     def skip(self, role: str, reason: str, count: int = 1) -> None:
         """Count ``count`` items of split ``role`` left out, and why (e.g. ``missing_video``)."""
@@ -159,7 +166,8 @@ class RunLog:
         if metric is not None:
             extra["metric"] = metric
         return RunRecord(scores=scores, fingerprint=fingerprint, adapter=adapter, counts=self.counts,
-                         timings_s=self.timings_s, model=model, notes=self.notes, extra=extra)
+                         timings_s=self.timings_s, model=model, notes=self.notes, extra=extra,
+                         deviations=dict(self.deviations))
 
 
 def limit_samples(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Sample]:
@@ -196,6 +204,8 @@ def read_splits(task: TaskConfig, context: RunContext, log: RunLog,
                                        limited=len(kept) < len(available))
             log.add_split(loaded[role])
             if loaded[role].limited:
+                log.deviation("limit", f"--limit {context.limit}: a seeded random subset of each split, not the "
+                                       "whole split the paper evaluates")
                 log.note(f"--limit {context.limit}: {role} split '{name}' uses a seeded random {len(kept)} of "
                          f"{len(available)} samples; not comparable to a full run")
             if not kept:
@@ -335,7 +345,7 @@ def seed_everything(seed: int) -> None:
 
 
 def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text))
+    return re.sub(r"[^A-Za-z0-9._@-]+", "-", str(text))
 
 
 def output_path(task: TaskConfig, context: RunContext, suffix: str, *, variant: str | None = None) -> Path:
@@ -346,7 +356,8 @@ def output_path(task: TaskConfig, context: RunContext, suffix: str, *, variant: 
     (``results.result_filename``), and one run never overwrites the files another result points to.
     """
     model = Path(context.model).stem if Path(context.model).suffix else context.model
-    parts = (task.name, model, *([variant] if variant else []), f"seed{context.seed}")
+    name = task.name + (f"@{task.variant}" if task.variant else "")
+    parts = (name, model, *([variant] if variant else []), f"seed{context.seed}")
     return Path(context.output_dir) / f"{'__'.join(safe_name(part) for part in parts)}.{suffix}"
 
 
