@@ -21,7 +21,9 @@ from vpbench.leaderboard.published import ENCODER_COLUMNS, LM_COLUMNS, Published
 from vpbench.leaderboard.tables import Leaderboard, RunCell
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
-LEADERBOARD_VERSION = 1
+# 2: groups no longer carry a hand-written protocol text (it is generated from the task records:
+# `vpbench protocols`).
+LEADERBOARD_VERSION = 2
 
 RUN_CELL_LEGEND = ("Run cells: mean over seeds (± sample std and n when more than one seed), then "
                    "(Δ to the paper's number for the same model size / Δ to the released checkpoint's "
@@ -232,7 +234,7 @@ def leaderboard_dict(board: Leaderboard) -> dict:
         "summary": {"wins": len(summary.wins), "total": summary.total, "win_ids": list(summary.wins),
                     "ties": list(summary.ties), "losses": list(summary.losses),
                     "flag_disagreements": list(summary.flag_disagreements), "line": summary.line()},
-        "groups": [{"id": g.id, "title": g.title, "protocol": g.protocol,
+        "groups": [{"id": g.id, "title": g.title,
                     "paper_columns": [{"key": k, "label": label} for k, label in g.columns],
                     "aggregates": board.aggregates(g.id)} for g in board.published.groups],
         "columns": [{"id": c.id, "model": c.model, "adapter": c.adapter, "tiny": c.tiny, "size": c.size,
