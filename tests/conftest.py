@@ -28,3 +28,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def set_result_protocol():
+    """Rewrite a result JSON's protocol record as `vpbench run` would write it: the record, the
+    fingerprint's variant and deviation ids, the fingerprint hash. ``deviations`` is None: the
+    record is removed, as in results written before vpbench recorded protocols."""
+    import json
+
+    from vpbench.results import fingerprint_sha256
+
+    def rewrite(path, variant=None, deviations=()):
+        data = json.loads(path.read_text())
+        if deviations is None:
+            data.pop("protocol", None)
+            data["fingerprint"].pop("protocol", None)
+        else:
+            data["protocol"] = {"variant": variant, "sources": data.get("protocol", {}).get("sources", []),
+                                "deviations": [{"id": key, "text": text} for key, text in deviations]}
+            data["fingerprint"]["protocol"] = {"variant": variant, "deviations": sorted(key for key, _ in deviations)}
+        data["fingerprint_sha256"] = fingerprint_sha256(data["fingerprint"])
+        path.write_text(json.dumps(data))
+    return rewrite

@@ -1,5 +1,6 @@
 """`vpbench check`: the regression gate passes an improved run (0), fails a regressed one (1, naming the
-benchmark and the drop) and refuses a run whose protocol or coverage changed (2)."""
+benchmark and the drop) and refuses a run whose protocol or coverage changed (2), naming a changed
+variant and each deviation that appeared or disappeared."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from vpbench.cli import main
 from vpbench.errors import VpbenchError
 from vpbench.leaderboard.check import (BaselineEntry, Status, Tolerances, compare, parse_tolerances,
                                        read_baseline)
+from vpbench.leaderboard.runs import RunProtocol
 from vpbench.results import fingerprint_sha256
 
 FIXTURES = Path(__file__).parent / "fixtures" / "leaderboard" / "results" / "run-a"
@@ -203,3 +205,58 @@ def test_tolerance_lookup():
     assert tolerances.for_entry(BaselineEntry(**{**entry.__dict__, "benchmark": "x", "metric": "WUPS"})) == 0.25
     with pytest.raises(VpbenchError, match="non-negative"):
         parse_tolerances(-1.0, [])
+
+
+# ---------------------------------------------------------------- protocol records
+
+LIMIT = ("limit", "--limit 5: a seeded random subset of each split")
+
+
+def test_the_baseline_stores_each_entry_protocol(setup):
+    _, baseline = setup
+    entries = {entry.benchmark: entry for entry in read_baseline(baseline)}
+    assert entries["k400"].protocol == RunProtocol(variant=None, deviations=())
+    raw = json.loads(baseline.read_text())["entries"][0]
+    assert raw["protocol"] == {"variant": None, "deviations": []}
+
+
+def test_a_variant_change_is_unusable_input_naming_the_variant(setup, capsys, set_result_protocol):
+    results, baseline = setup
+    for seed in (0, 1):
+        set_result_protocol(results / K400.format(seed), variant="augmented",
+                            deviations=[("augmented", "two augmented training views")])
+    assert main(["check", "--baseline", str(baseline), "--results", str(results)]) == 2
+    out = capsys.readouterr().out
+    assert "UNUSABLE k400 (videoprism-b:attentive/map): protocol changed: protocol record changed: variant " \
+           "default -> augmented; deviation 'augmented' appeared (two augmented training views)" in out
+    assert "protocol: " not in out  # the fingerprint's protocol field is said in words, not dumped
+
+
+def test_a_deviation_that_appears_or_disappears_is_named(tmp_path, setup, capsys, set_result_protocol):
+    results, baseline = setup
+    set_result_protocol(results / MSRVTT, deviations=[LIMIT])
+    assert main(["check", "--baseline", str(baseline), "--results", str(results), "--format", "json"]) == 2
+    rows = {row["benchmark"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["msrvtt-t2v"]["status"] == "protocol changed"
+    assert rows["msrvtt-t2v"]["detail"] == "protocol record changed: deviation 'limit' appeared (--limit 5: a " \
+                                           "seeded random subset of each split)"
+    assert rows["k400"]["status"] == "unchanged"
+
+    limited = tmp_path / "limited.json"  # the other way round: the baseline had the deviation
+    assert main(["check", "--write-baseline", str(limited), "--results", str(results)]) == 0
+    set_result_protocol(results / MSRVTT, deviations=[])
+    assert main(["check", "--baseline", str(limited), "--results", str(results)]) == 2
+    assert "deviation 'limit' disappeared (--limit 5: a seeded random subset of each split)" in capsys.readouterr().out
+
+
+def test_a_baseline_from_results_without_protocol_records(tmp_path, setup, capsys, set_result_protocol):
+    results, _ = setup
+    old = tmp_path / "old-results"
+    shutil.copytree(results, old)
+    for path in old.glob("*.json"):
+        set_result_protocol(path, deviations=None)
+    baseline = tmp_path / "old-baseline.json"
+    assert main(["check", "--write-baseline", str(baseline), "--results", str(old)]) == 0
+    assert main(["check", "--baseline", str(baseline), "--results", str(old)]) == 0  # old against old: fine
+    assert main(["check", "--baseline", str(baseline), "--results", str(results)]) == 2
+    assert "the baseline records no protocol" in capsys.readouterr().out

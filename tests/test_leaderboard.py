@@ -382,3 +382,106 @@ def test_cli_table_rich_and_errors(tmp_path, capsys):
     plot = ["--plot", str(tmp_path / "x.png"), "--plot-run", "videoprism"]
     assert main(["table", "--results", str(FIXTURES), *plot]) == 2
     assert "matches several" in _err(capsys)
+
+
+# ---------------------------------------------------------------- protocol honesty
+
+K400_SEEDS = ("k400-probe__videoprism-b__map__seed0.json", "k400-probe__videoprism-b__map__seed1.json")
+MSRVTT = "msrvtt-retrieval__videoprism-lvt-b__released-text-tower__seed0.json"
+LVT = "videoprism-lvt-b:lvt/released-text-tower"
+FULL_SPLIT = ("full-split", "the 2,990-video full test split, not the paper's 1K-A")
+
+
+@pytest.fixture()
+def run_a(tmp_path):
+    shutil.copytree(FIXTURES / "run-a", tmp_path / "results")
+    return tmp_path / "results"
+
+
+def test_a_variant_run_gets_its_own_column_no_delta_and_its_deviations_under_the_table(
+        run_a, published, set_result_protocol):
+    set_result_protocol(run_a / MSRVTT, variant="full-split", deviations=[FULL_SPLIT])
+    board = build_leaderboard(published, run_a)
+    column = board.find_column("variant full-split")
+    assert column.id == f"{LVT} (variant full-split)" and column.variant == "full-split"
+    cell = board.cell("msrvtt-t2v", column.id)
+    assert cell.result.value == 50.5 and not cell.comparable
+    assert (cell.delta_paper, cell.delta_public, cell.delta_prev_best) == (None, None, None)
+    assert cell.deviation_mark == "d1" and board.cell("msrvtt-v2t", column.id).deviation_mark == "d1"
+    note, = board.deviation_notes
+    assert note.startswith("[d1] not the paper's protocol") and f"{column.id}: msrvtt-t2v, msrvtt-v2t" in note
+    assert "variant 'full-split'" in note and "full-split: the 2,990-video full test split" in note
+    # the clean k400 run beside it keeps its difference to the paper
+    k400 = board.cell("k400", "videoprism-b:attentive/map")
+    assert k400.comparable and k400.deviation_mark is None and k400.delta_paper == pytest.approx(82.8 - 84.2)
+
+    for text in (render_markdown(board), render_plain(board)):
+        assert "50.5 [d1]" in text and "50.5 (" not in text  # no Δ, not even a missing one
+        assert "82.8 ±0.4 n=2 (-1.4 / -0.1)" in text
+        assert "the 2,990-video full test split" in text  # the deviation is listed under the table
+    latex = render_latex(board)
+    _check_latex_shape(latex)
+    assert "50.5 [d1]" in latex and "variant 'full-split'" in latex
+    rows = {r["benchmark"]: r for r in csv.DictReader(io.StringIO(render_csv(board)))}
+    t2v = {key[len(column.id) + 1:]: value for key, value in rows["msrvtt-t2v"].items()
+           if key.startswith(column.id + " ")}
+    assert (t2v["variant"], t2v["deviations"], t2v["deviation_mark"], t2v["delta_paper"]) == \
+        ("full-split", "full-split", "d1", "")
+    data = json.loads(json.dumps(leaderboard_dict(board)))
+    run = next(b for b in data["benchmarks"] if b["id"] == "msrvtt-t2v")["runs"][column.id]
+    assert run["protocol"] == {"variant": "full-split", "deviations": [{"id": FULL_SPLIT[0], "text": FULL_SPLIT[1]}]}
+    assert run["comparable"] is False and run["delta_paper"] is None and run["deviation_mark"] == "d1"
+    assert data["deviation_notes"] == [note] and data["leaderboard_version"] == 2
+    assert next(c for c in data["columns"] if c["id"] == column.id)["variant"] == "full-split"
+
+
+def test_a_run_time_deviation_like_limit_gets_no_delta_in_the_same_column(run_a, published, set_result_protocol):
+    limit = ("limit", "--limit 5: a seeded random subset of each split")
+    for name in K400_SEEDS:
+        set_result_protocol(run_a / name, deviations=[limit])
+    board = build_leaderboard(published, run_a)
+    assert [c.id for c in board.columns] == ["videoprism-b:attentive/map", LVT]  # no variant: same column
+    cell = board.cell("k400", "videoprism-b:attentive/map")
+    assert cell.delta_paper is None and cell.delta_public is None and cell.deviation_mark == "d1"
+    assert "82.8 ±0.4 n=2 [d1]" in render_markdown(board)
+    assert "limit: --limit 5: a seeded random subset" in board.deviation_notes[0]
+    clean = board.cell("msrvtt-t2v", LVT)  # a clean run still gets its delta
+    assert clean.comparable and clean.delta_paper == pytest.approx(50.5 - 51.4)
+
+
+def test_results_without_a_protocol_record_load_as_unknown_protocol(run_a, published, set_result_protocol):
+    set_result_protocol(run_a / MSRVTT, deviations=None)  # as written by a vpbench before protocol records
+    assert "protocol" not in json.loads((run_a / MSRVTT).read_text())
+    board = build_leaderboard(published, run_a)
+    cell = board.cell("msrvtt-t2v", LVT)
+    assert cell.protocol is None and not cell.comparable and cell.deviation_mark == "d?"
+    assert (cell.delta_paper, cell.delta_public, cell.delta_prev_best) == (None, None, None)
+    note, = board.deviation_notes
+    assert note.startswith("[d?]") and "record no protocol" in note
+    assert "50.5 [d?]" in render_markdown(board)
+    row = next(r for r in csv.DictReader(io.StringIO(render_csv(board))) if r["benchmark"] == "msrvtt-t2v")
+    assert row[f"{LVT} variant"] == "?" and row[f"{LVT} deviation_mark"] == "d?"
+
+
+@pytest.mark.parametrize("protocol, key", [
+    ("in-domain", "'protocol' must be a mapping"),
+    ({"variant": 3, "deviations": []}, "'protocol.variant' must be a variant name or null"),
+    ({"variant": None, "deviations": [{"id": "lm"}]}, r"'protocol.deviations\[0\]' must be"),
+])
+def test_a_malformed_protocol_record_names_the_file_and_key(run_a, published, protocol, key):
+    path = run_a / MSRVTT
+    data = json.loads(path.read_text())
+    data["protocol"] = protocol
+    path.write_text(json.dumps(data))
+    with pytest.raises(VpbenchError, match=re.escape(str(path)) + ".*" + key):
+        build_leaderboard(published, run_a)
+
+
+def test_chart_draws_no_bar_for_a_deviating_run(run_a, tmp_path, published, set_result_protocol):
+    from vpbench.leaderboard.plot import plot_gains
+
+    set_result_protocol(run_a / MSRVTT, variant="full-split", deviations=[FULL_SPLIT])
+    board = build_leaderboard(published, run_a)
+    assert all(board.cell(b, board.find_column("full-split").id).delta_prev_best is None
+               for b in ("msrvtt-t2v", "msrvtt-v2t"))
+    assert plot_gains(board, tmp_path / "chart.png", board.find_column("full-split")).stat().st_size > 10_000

@@ -31,3 +31,42 @@ def test_readme_benchmark_table_is_generated_from_benchmarks_yaml():
     start, end = text.index("<!-- benchmarks:start"), text.index("<!-- benchmarks:end -->")
     embedded = text[text.index("\n", start) + 1:end].strip()
     assert embedded == readme_markdown().strip(), "regenerate with `vpbench table --published-only --format markdown`"
+
+
+def test_readme_protocols_are_generated_from_the_task_records():
+    from vpbench.protocol_doc import protocols_markdown
+
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index("<!-- protocols:start"), text.index("<!-- protocols:end -->")
+    embedded = text[text.index("\n", start) + 1:end].strip()
+    assert embedded == protocols_markdown().strip(), "regenerate with `vpbench protocols --update-readme README.md`"
+
+
+def test_protocol_text_has_every_group_its_tasks_user_files_and_variants(tmp_path):
+    """Per group: the paper's protocol (each task's own sources), what a user supplies, the variants."""
+    import shutil
+
+    from vpbench.protocol_doc import protocols_markdown
+    from vpbench.registry import PROJECT_ROOT, load_registry_from
+
+    shutil.copytree(PROJECT_ROOT / "tasks", tmp_path / "tasks")
+    k600 = tmp_path / "tasks" / "k600-zeroshot.yaml"
+    k600.write_text(k600.read_text() + "protocol:\n  sources: {classes: 'new-class splits (MAXI, Table 19)'}\n"
+                    "variants:\n  all-classes:\n    description: all 600 classes\n"
+                    "    deviations: {all-classes: 'all 600 classes, not the new-class splits'}\n")
+    registry = load_registry_from(tmp_path / "tasks", PROJECT_ROOT / "benchmarks.yaml")
+    text = protocols_markdown(registry)
+    sections = text.split("\n### ")[1:]
+    assert [section.splitlines()[0] for section in sections] == [g["title"] for g in registry.groups.values()]
+    for section in sections:
+        for heading in ("**The paper's protocol**", "**Known deviations of the defaults**", "**What you supply**",
+                        "**Variants**"):
+            assert heading in section
+    zero_shot = next(s for s in sections if s.startswith("Zero-shot classification"))
+    assert "- **classes** (`k600-zeroshot`): new-class splits (MAXI, Table 19)" in zero_shot
+    assert "- `all-classes` (`k600-zeroshot`): all 600 classes. Deviations: **all-classes**: all 600 classes, " \
+           "not the new-class splits" in zero_shot
+    assert "- `class_list` (`ssv2-temporal-zeroshot`): required: the SSv2-Temporal class subset" in zero_shot
+    science = next(s for s in sections if s.startswith("CV for science"))
+    assert "- **frames** (`chimpact`): 64 frames" in science  # a restated shared choice is listed for its task
+    assert "**frames**: 16 frames per clip" in text.split("\n### ")[0]  # the shared choices, once, first

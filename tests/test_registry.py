@@ -1,5 +1,6 @@
 """The registry holds exactly the paper's 33 benchmarks and 30 tasks, and rejects broken YAML by name."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def _edit(path: Path, old: str, new: str) -> None:
      r"benchmark 'kabr': key 'metric' is 'mAP', but task 'kabr' produces only \['macro_accuracy', 'top1'\]"),
     ("benchmarks.yaml", "paper_b: 84.2,", "paper_b: high,", r"benchmarks\[0\] \('k400'\): key 'paper_b' must be"),
     ("benchmarks.yaml", "{id: mit,", "{id: mit, colour: red,", r"benchmarks\[1\] \('mit'\): unknown key 'colour'"),
+    ("benchmarks.yaml", "    title: CV for science\n", "    title: CV for science\n    protocol: VideoGLUE augmentation\n",
+     r"key 'groups.science.protocol': a group's protocol is not written here but generated"),
 ])
 def test_broken_yaml_is_named(tree, file, old, new, message):
     _edit(tree / file, old, new)
@@ -141,9 +144,11 @@ def test_protocol_sources_merge_through_includes_and_null_drops(tree):
                                                          "  deviations: {a: null}\ndescription:")
     registry = load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
     record = registry.task("k400-probe").protocol_record()
-    assert record == {"variant": None, "sources": [{"choice": "head", "source": "App. E.1"},
-                                                   {"choice": "split", "source": "VideoGLUE k400.yaml"}],
-                      "deviations": []}
+    base = yaml.safe_load((tree / "tasks/_base.yaml").read_text())["protocol"]["sources"]
+    assert record["variant"] is None and record["deviations"] == []
+    assert [entry["choice"] for entry in record["sources"]] == [*base, "head", "split"]
+    assert record["sources"][-2:] == [{"choice": "head", "source": "App. E.1"},
+                                      {"choice": "split", "source": "VideoGLUE k400.yaml"}]
     assert registry.task("mit-probe").protocol_record()["deviations"] == [{"id": "a", "text": "base deviation"}]
 
 
@@ -171,9 +176,82 @@ def test_variant_merges_overrides_and_adds_its_deviations(tree):
      r"unknown key 'variants.in-domain.overrides.model'"),
     ("lm: \"GPT-2 stands in for PaLM-2\"", "lm: ''", r"key 'protocol.deviations.lm' must be a non-empty text"),
     ("  in-domain:\n", "  in domain:\n", r"variant name 'in domain'"),
+    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {policy: bogus}}",
+     r"key 'sampling.policy' is 'bogus'.*with variant 'in-domain'"),  # a variant is checked like a task
 ])
 def test_broken_protocol_or_variant_is_named(tree, old, new, message):
     _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
     _edit(tree / "tasks/msrvtt-captioning.yaml", old, new)
     with pytest.raises(RegistryError, match=message):
         load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+
+
+def test_every_task_shows_a_protocol_record_whose_sources_name_a_source(capsys):
+    from vpbench.cli import main
+
+    registry = load_registry()
+    assert len(registry.tasks) == 30
+    for name in registry.tasks:
+        assert main(["show", name, "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert set(shown["protocol"]) == {"variant", "sources", "deviations"}, name
+        assert shown["protocol"]["variant"] is None
+        assert shown["protocol"]["sources"], f"{name}: no protocol sources"
+        for entry in shown["protocol"]["sources"]:
+            assert set(entry) == {"choice", "source"}, name
+            assert entry["choice"].strip() and entry["source"].strip(), f"{name}: {entry}"
+        for entry in shown["protocol"]["deviations"]:
+            assert entry["id"].strip() and entry["text"].strip(), f"{name}: {entry}"
+        assert isinstance(shown["variants"], dict), name
+        for variant, spec in shown["variants"].items():
+            assert spec["description"].strip() and spec["deviations"], f"{name}: variant {variant}"
+
+
+def test_a_task_without_protocol_sources_is_refused_by_validate(tree, capsys):
+    from vpbench.cli import main
+
+    args = ["validate", "--tasks-dir", str(tree / "tasks"), "--benchmarks", str(tree / "benchmarks.yaml")]
+    assert main(args) == 0
+    assert "every task names its protocol sources" in capsys.readouterr().out
+    shared = yaml.safe_load((tree / "tasks/_base.yaml").read_text())["protocol"]["sources"]
+    dropped = "\n".join(f"    {choice}: null" for choice in shared)
+    _edit(tree / "tasks/k400-probe.yaml", "description:", f"protocol:\n  sources:\n{dropped}\ndescription:")
+    assert main(args) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "k400-probe.yaml: key 'protocol.sources' is empty" in err
+
+
+def test_a_task_that_changes_frames_or_resolution_restates_their_source():
+    """`_base.yaml`'s sources say 16 frames at 288x288: a task sampling otherwise must say where its own
+    count comes from, or its record (and the README generated from it) would claim the base's."""
+    base = yaml.safe_load((PROJECT_ROOT / "tasks/_base.yaml").read_text())
+    for task in load_registry().tasks.values():
+        for key in ("frames", "resolution"):
+            if task.sampling[key] != base["sampling"][key]:
+                assert task.protocol["sources"][key] != " ".join(base["protocol"]["sources"][key].split()), \
+                    f"{task.name}: sampling.{key} is {task.sampling[key]} but its source is _base.yaml's"
+
+
+def test_a_variant_of_a_base_file_can_be_dropped_with_null(tree):
+    _edit(tree / "tasks/_captioning.yaml", "family: captioning", "family: captioning\n" + PROTOCOL_YAML.strip())
+    _edit(tree / "tasks/vatex-captioning.yaml", "description:", "variants: {in-domain: null}\ndescription:")
+    registry = load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+    assert list(registry.task("msrvtt-captioning").variants) == ["in-domain"]
+    assert registry.task("vatex-captioning").variants == {}
+
+
+def test_show_prints_the_protocol_record_readably(tree, monkeypatch, capsys):
+    from vpbench.cli import main
+
+    _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
+    monkeypatch.setenv("VPBENCH_TASKS_DIR", str(tree / "tasks"))
+    monkeypatch.setenv("VPBENCH_BENCHMARKS_FILE", str(tree / "benchmarks.yaml"))
+    assert main(["show", "msrvtt-captioning"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "msrvtt-captioning (default): where each protocol choice comes from" in out
+    assert "16 frames at 288x288 (paper App. B)" in out
+    assert "Deviations from the paper's protocol" in out and "GPT-2 stands in for PaLM-2" in out
+    assert "Named variants" in out and "resampler trained on the target's own train split" in out
+    assert main(["show", "msrvtt-captioning", "--variant", "in-domain"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "msrvtt-captioning (variant 'in-domain')" in out and "not zero-shot" in out

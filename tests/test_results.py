@@ -55,3 +55,26 @@ def test_result_carries_the_protocol_and_run_deviations_enter_the_fingerprint():
     assert {"id": "limit", "text": "--limit 5: a subset"} in limited["protocol"]["deviations"]
     assert "limit" in limited["fingerprint"]["protocol"]["deviations"]
     assert limited["fingerprint_sha256"] != clean["fingerprint_sha256"]
+
+
+def _summary(result: dict) -> str:
+    from rich.console import Console
+
+    from vpbench.commands.run import _print_summary
+
+    console = Console(record=True, width=200)
+    _print_summary(console, load_registry().task("msrvtt-retrieval"), result, "r.json")
+    return console.export_text()
+
+
+def test_run_summary_puts_the_paper_number_only_beside_a_run_without_deviation():
+    task = load_registry().task("msrvtt-retrieval")
+    keys = {k: 40.0 + i for i, k in enumerate(task.score_keys)}
+    clean = _summary(build_result(task, _record(**keys), seed=0, tiny=False))
+    assert "this run beside the paper" in clean and "51.4" in clean and "50.1" in clean  # paper B, public B
+
+    record = _record(**keys)
+    record.deviations = {"limit": "--limit 5: a seeded random subset of each split"}
+    limited = _summary(build_result(task, record, seed=0, tiny=False))
+    assert "not the paper's protocol" in limited and "51.4" not in limited and "50.1" not in limited
+    assert "- limit: --limit 5: a seeded random subset of each split" in limited

@@ -19,6 +19,7 @@ from vpbench.errors import VpbenchError
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("vpbench.commands.list_tasks", "list tasks and the benchmarks they feed"),
     "show": ("vpbench.commands.show", "show one task's resolved configuration"),
+    "protocols": ("vpbench.commands.protocols", "per group: the paper's protocol, what you supply, the variants"),
     "run": ("vpbench.commands.run", "run tasks end to end and write result JSONs"),
     "extract": ("vpbench.commands.extract", "extract features (tokens or embeddings) for videos"),
     "cache": ("vpbench.commands.cache", "inspect or prune the feature cache"),

@@ -145,9 +145,8 @@ class TaskConfig:
         fields = {**self.__dict__, "variant": name,
                   "protocol": {"sources": dict(self.protocol["sources"]),
                                "deviations": {**self.protocol["deviations"], **spec["deviations"]}}}
-        for section, values in spec.get("overrides", {}).items():
-            current = getattr(self, section)
-            fields[section] = _deep_merge(current, values) if isinstance(values, dict) else copy.deepcopy(values)
+        sections = {section: getattr(self, section) for section in spec["overrides"]}
+        fields.update(_apply_overrides(sections, spec["overrides"]))
         return TaskConfig(**fields)
 
     def protocol_record(self) -> dict[str, Any]:
@@ -292,6 +291,16 @@ def load_benchmarks(path: Path | None = None) -> tuple[dict[str, Benchmark], dic
     groups = data.get("groups")
     if not isinstance(groups, dict) or set(groups) != set(GROUPS):
         raise RegistryError(f"{path}: key 'groups' must define exactly {list(GROUPS)}")
+    for name, spec in groups.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("title"), str):
+            raise RegistryError(f"{path}: key 'groups.{name}' must be a mapping with a 'title' string")
+        if "protocol" in spec:
+            raise RegistryError(f"{path}: key 'groups.{name}.protocol': a group's protocol is not written here but "
+                                f"generated from its tasks' `protocol:` records (`vpbench protocols`, README "
+                                f"'Protocols'), so that it says only what the code does; remove the key")
+        unknown = sorted(set(spec) - {"title"})
+        if unknown:
+            raise RegistryError(f"{path}: unknown key 'groups.{name}.{unknown[0]}'; allowed: ['title']")
     benchmarks: dict[str, Benchmark] = {}
     for index, row in enumerate(data["benchmarks"]):
         where = f"{path}: benchmarks[{index}]"
@@ -323,12 +332,35 @@ def load_benchmarks(path: Path | None = None) -> tuple[dict[str, Benchmark], dic
 
 
 def load_task(path: Path) -> TaskConfig:
-    """Load one task file, resolve its includes, validate it."""
+    """Load one task file, resolve its includes, validate it and each of its variants."""
     merged = _resolve_includes(path, seen=())
-    _validate(merged, _TASK_SCHEMA, path, prefix="")
+    _check_task(merged, path)
     if merged["task"] != path.stem:
         raise RegistryError(f"{path}: key 'task' is '{merged['task']}' but the file is named '{path.name}'; "
                             f"they must agree")
+    protocol = _protocol(merged.get("protocol") or {}, path)
+    if not protocol["sources"]:
+        raise RegistryError(f"{path}: key 'protocol.sources' is empty: every task names where each protocol "
+                            f"choice comes from (paper section or table, VideoGLUE config, dataset paper); the "
+                            f"choices every task shares are in {path.parent / '_base.yaml'}")
+    variants = _variants(merged.get("variants") or {}, path)
+    for name, spec in variants.items():  # every variant must still be a valid task, checked as fully
+        try:
+            _check_task(_apply_overrides(merged, spec["overrides"]), path)
+        except RegistryError as error:
+            raise RegistryError(f"{error} (with variant '{name}' applied)") from None
+    return TaskConfig(
+        name=merged["task"], version=merged["version"], family=merged["family"],
+        description=merged["description"], model=merged["model"], tiny_model=merged["tiny_model"],
+        dataset=merged["dataset"], sampling=merged["sampling"], features=merged["features"],
+        adapter=merged["adapter"], metrics=merged["metrics"], source=path, notes=merged.get("notes", ""),
+        tiny_overrides=merged.get("tiny", {}), protocol=protocol, variants=variants,
+    )
+
+
+def _check_task(merged: dict[str, Any], path: Path) -> None:
+    """Every rule a resolved task (or a task with a variant applied) must satisfy."""
+    _validate(merged, _TASK_SCHEMA, path, prefix="")
     if merged["family"] not in FAMILIES:
         raise RegistryError(f"{path}: key 'family' is '{merged['family']}'; expected one of {list(FAMILIES)}")
     sampling = merged["sampling"]
@@ -356,22 +388,14 @@ def load_task(path: Path) -> TaskConfig:
     for role, rel in merged["dataset"]["annotations"].items():
         if not isinstance(rel, str):
             raise RegistryError(f"{path}: key 'dataset.annotations.{role}' must be a relative path string")
-    protocol = _protocol(merged.get("protocol", {}), path)
-    variants = _variants(merged.get("variants", {}), path)
-    for name, spec in variants.items():  # every variant must still be a valid task
-        changed = {**merged, **{section: _deep_merge(merged[section], values) if isinstance(values, dict) else values
-                                for section, values in spec["overrides"].items()}}
-        try:
-            _validate(changed, _TASK_SCHEMA, path, prefix="")
-        except RegistryError as error:
-            raise RegistryError(f"{error} (with variant '{name}' applied)") from None
-    return TaskConfig(
-        name=merged["task"], version=merged["version"], family=merged["family"],
-        description=merged["description"], model=merged["model"], tiny_model=merged["tiny_model"],
-        dataset=merged["dataset"], sampling=merged["sampling"], features=merged["features"],
-        adapter=merged["adapter"], metrics=merged["metrics"], source=path, notes=merged.get("notes", ""),
-        tiny_overrides=merged.get("tiny", {}), protocol=protocol, variants=variants,
-    )
+
+
+def _apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with a variant's overrides merged in: mappings key by key, lists (metrics) replaced."""
+    out = dict(config)
+    for section, values in overrides.items():
+        out[section] = _deep_merge(config[section], values) if isinstance(values, dict) else copy.deepcopy(values)
+    return out
 
 
 def _text_entries(entries: dict[str, Any], path: Path, where: str) -> dict[str, str]:
@@ -395,6 +419,8 @@ def _variants(variants: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]
     """Each variant must say what it is and how it deviates: a variant is never the paper's protocol."""
     out = {}
     for name, spec in variants.items():
+        if spec is None:
+            continue  # `name: null` drops a variant a base file (``include:``) declared
         where = f"variants.{name}"
         if not isinstance(name, str) or not name or safe_variant_name(name) != name:
             raise RegistryError(f"{path}: variant name {name!r} must use only letters, digits, '.', '_' and '-'")

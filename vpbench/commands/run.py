@@ -145,22 +145,36 @@ def _default_device() -> str:
 
 
 def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
+    """The run's numbers; beside the paper's only when the run is the paper's protocol (no variant, no
+    deviation, not tiny), else with its deviations listed and no published number to misread."""
     from rich.table import Table
 
     registry = load_registry()
-    table = Table(title=f"{task.name}: this run beside the paper")
-    for column in ("benchmark", "metric", "this run", "paper B", "public B"):
+    protocol = result.get("protocol") or {"variant": None, "deviations": []}
+    comparable = not result["tiny"] and protocol["variant"] is None and not protocol["deviations"]
+    which = f" (variant {protocol['variant']})" if protocol["variant"] else ""
+    table = Table(title=f"{task.name}{which}: this run" + (" beside the paper" if comparable else ""))
+    columns = ("benchmark", "metric", "this run", "paper B", "public B") if comparable \
+        else ("benchmark", "metric", "this run")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")
     for bench_id, value in result["benchmarks"].items():
         bench = registry.benchmarks[bench_id]
-        paper = bench.published.get("paper_b", bench.published.get("paper_b_1b"))
-        public = bench.published.get("public_b")
-        table.add_row(bench_id, bench.metric, f"{value:.2f}", "" if paper is None else f"{paper:.1f}",
-                      "" if public is None else f"{public:.1f}")
+        cells = [bench_id, bench.metric, f"{value:.2f}"]
+        if comparable:
+            paper = bench.published.get("paper_b", bench.published.get("paper_b_1b"))
+            public = bench.published.get("public_b")
+            cells += ["" if paper is None else f"{paper:.1f}", "" if public is None else f"{public:.1f}"]
+        table.add_row(*cells)
     console.print(table)
     counts = result["counts"]
     console.print(f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped') or 'none'}; "
                   f"result: {path}", highlight=False, soft_wrap=True)
+    if protocol["deviations"]:
+        console.print("[yellow]not the paper's protocol, so no published number beside it and no Δ in the "
+                      "leaderboard; its deviations:[/]", soft_wrap=True)
+        for entry in protocol["deviations"]:
+            console.print(f"  - {entry['id']}: {entry['text']}", highlight=False, soft_wrap=True)
     if result["tiny"]:
         console.print("[yellow]tiny suite (synthetic videos, random weights): checks the code path, "
                       "not comparable to the paper[/]")

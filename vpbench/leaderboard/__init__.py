@@ -1,8 +1,10 @@
 """The leaderboard: published numbers from benchmarks.yaml, run results beside them, and the CI gate.
 
 - ``published.py``: benchmarks.yaml as typed rows; the paper's verdicts (win / tie / loss, N of 33)
-- ``runs.py``: result JSONs as records; means over seeds within one protocol fingerprint
-- ``tables.py``: the leaderboard as data (columns, cells, protocol marks)
+- ``runs.py``: result JSONs as records (with their protocol record); means over seeds within one
+  protocol fingerprint
+- ``tables.py``: the leaderboard as data (columns, cells, protocol and deviation marks); the one
+  place that decides which cell may be compared with a published number
 - ``aggregate.py``: the versioned per-group aggregate score
 - ``render.py``: rich / markdown / CSV / LaTeX / JSON; ``plot.py``: the gain chart
 - ``check.py``: the regression gate against a stored baseline

@@ -6,7 +6,10 @@ fingerprint and checkpoint hash it was measured under. The verdict per entry is:
 
 - ``regressed``: current < baseline - tolerance (every benchmark metric is higher-is-better);
 - ``missing`` / ``protocol changed``: the comparison is not possible (no current value, or a
-  different fingerprint or checkpoint); such input is unusable, not a pass;
+  different fingerprint or checkpoint); such input is unusable, not a pass. The fingerprint holds
+  the protocol variant and deviation ids, so a run of another variant, or one that gained or lost
+  a deviation (``--limit``, a fallback for a missing user file), is "protocol changed", and the
+  detail names the variant change and each deviation that appeared or disappeared;
 - otherwise ``improved`` / ``unchanged`` / ``within tolerance``; an entry only in the current
   results is ``new`` and does not fail the gate.
 
@@ -28,7 +31,8 @@ from typing import Any, Iterable
 from vpbench.atomic import atomic_write_json
 from vpbench.errors import VpbenchError
 from vpbench.leaderboard.published import PublishedTable, delta
-from vpbench.leaderboard.runs import RunRecord, aggregate_seeds, drop_duplicate_seeds, fingerprint_differences
+from vpbench.leaderboard.runs import (ResultFileError, RunProtocol, RunRecord, aggregate_seeds, drop_duplicate_seeds,
+                                      fingerprint_differences, parse_protocol)
 
 BASELINE_KIND = "vpbench-baseline"
 BASELINE_SCHEMA_VERSION = 1
@@ -53,6 +57,7 @@ class BaselineEntry:
     fingerprint_sha256: str
     fingerprint: dict[str, Any]
     checkpoint_sha256: str | None
+    protocol: RunProtocol | None = None  # the results' protocol record (None: none recorded)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -87,7 +92,7 @@ def entries_from_records(records: Iterable[RunRecord], published: PublishedTable
             benchmark=bench_id, task=members[0].task, metric=row.metric if row else None, model=model,
             adapter=adapter, value=result.value, seeds=result.seeds, tiny=all(r.tiny for r in members),
             fingerprint_sha256=result.fingerprint_sha256, fingerprint=result.fingerprint,
-            checkpoint_sha256=result.checkpoint_sha256))
+            checkpoint_sha256=result.checkpoint_sha256, protocol=result.protocol))
     return entries
 
 
@@ -100,15 +105,24 @@ def write_baseline(path: str | Path, entries: list[BaselineEntry]) -> Path:
     document = {
         "kind": BASELINE_KIND, "schema_version": BASELINE_SCHEMA_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "vpbench_version": __version__,
-        "entries": [{**asdict(entry), "seeds": list(entry.seeds)} for entry in entries],
+        "entries": [{**asdict(entry), "seeds": list(entry.seeds), "protocol": _protocol_json(entry.protocol)}
+                    for entry in entries],
     }
     return atomic_write_json(path, document)
+
+
+def _protocol_json(protocol: RunProtocol | None) -> dict[str, Any] | None:
+    """The result files' shape: ``{variant, deviations: [{id, text}]}``."""
+    if protocol is None:
+        return None
+    return {"variant": protocol.variant, "deviations": [{"id": i, "text": t} for i, t in protocol.deviations]}
 
 
 _ENTRY_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "benchmark": (str, True), "task": (str, True), "metric": ((str, type(None)), False), "model": (str, True),
     "adapter": (str, True), "value": ((int, float), True), "seeds": (list, True), "tiny": (bool, False),
     "fingerprint_sha256": (str, True), "fingerprint": (dict, False), "checkpoint_sha256": ((str, type(None)), False),
+    "protocol": ((dict, type(None)), False),
 }
 
 
@@ -145,11 +159,15 @@ def read_baseline(path: str | Path) -> list[BaselineEntry]:
         unknown = sorted(set(raw) - set(_ENTRY_FIELDS))
         if unknown:
             raise BaselineError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_ENTRY_FIELDS)}")
+        try:
+            protocol = parse_protocol({"protocol": raw["protocol"]}, Path(where)) if raw.get("protocol") else None
+        except ResultFileError as error:
+            raise BaselineError(str(error)) from None
         entry = BaselineEntry(
             benchmark=raw["benchmark"], task=raw["task"], metric=raw.get("metric"), model=raw["model"],
             adapter=raw["adapter"], value=float(raw["value"]), seeds=tuple(raw["seeds"]), tiny=raw.get("tiny", False),
             fingerprint_sha256=raw["fingerprint_sha256"], fingerprint=raw.get("fingerprint", {}),
-            checkpoint_sha256=raw.get("checkpoint_sha256"))
+            checkpoint_sha256=raw.get("checkpoint_sha256"), protocol=protocol)
         if entry.key in seen:
             raise BaselineError(f"{where}: duplicate entry for {entry.name}")
         seen.add(entry.key)
@@ -275,9 +293,48 @@ def compare(baseline: list[BaselineEntry], current: list[BaselineEntry], toleran
 def _protocol_problems(base: BaselineEntry, found: BaselineEntry) -> list[str]:
     problems = []
     if base.fingerprint_sha256 != found.fingerprint_sha256:
-        fields = fingerprint_differences(base.fingerprint, found.fingerprint) if base.fingerprint else []
-        what = ", ".join(fields) or f"{base.fingerprint_sha256[:12]} -> {found.fingerprint_sha256[:12]}"
-        problems.append(f"protocol fingerprint differs ({what})")
+        changes = protocol_changes(base, found)
+        if changes:
+            problems.append("protocol record changed: " + "; ".join(changes))
+        # The fingerprint's `protocol` field is what `changes` just described in words.
+        fields = [field for field in fingerprint_differences(base.fingerprint, found.fingerprint)
+                  if not field.startswith("protocol: ")] if base.fingerprint else []
+        if fields or not changes:
+            what = ", ".join(fields) or f"{base.fingerprint_sha256[:12]} -> {found.fingerprint_sha256[:12]}"
+            problems.append(f"protocol fingerprint differs ({what})")
     if base.checkpoint_sha256 and found.checkpoint_sha256 and base.checkpoint_sha256 != found.checkpoint_sha256:
         problems.append(f"checkpoint differs ({base.checkpoint_sha256[:12]} -> {found.checkpoint_sha256[:12]})")
     return problems
+
+
+def protocol_changes(base: BaselineEntry, found: BaselineEntry) -> list[str]:
+    """In words: the variant change and each deviation that appeared or disappeared (empty: none).
+
+    Read from the entries' protocol records, or, for a baseline written before those were stored
+    in it, from the ids its fingerprint holds; an entry with neither has an unknown protocol.
+    """
+    before, after = _protocol_summary(base), _protocol_summary(found)
+    if before == after:
+        return []
+    if before is None or after is None:
+        side = "the baseline records" if before is None else "the current results record"
+        return [f"{side} no protocol (written by a vpbench that did not record protocols), so the "
+                f"two protocols cannot be shown to be the same"]
+    changes = []
+    if before[0] != after[0]:
+        changes.append(f"variant {before[0] or 'default'} -> {after[0] or 'default'}")
+    for ident in (ident for ident in after[1] if ident not in before[1]):
+        changes.append(f"deviation '{ident}' appeared" + (f" ({after[1][ident]})" if after[1][ident] else ""))
+    for ident in (ident for ident in before[1] if ident not in after[1]):
+        changes.append(f"deviation '{ident}' disappeared" + (f" ({before[1][ident]})" if before[1][ident] else ""))
+    return changes
+
+
+def _protocol_summary(entry: BaselineEntry) -> tuple[str | None, dict[str, str]] | None:
+    """(variant, {deviation id: text, or '' when only the id is known}); None when unknown."""
+    if entry.protocol is not None:
+        return entry.protocol.variant, dict(entry.protocol.deviations)
+    recorded = entry.fingerprint.get("protocol")
+    if isinstance(recorded, dict):
+        return recorded.get("variant"), {str(ident): "" for ident in recorded.get("deviations", [])}
+    return None

@@ -2,7 +2,8 @@
 
 Bars are ``best VideoPrism number - previous best`` (percentage points, CIDEr x100), grouped and
 coloured by the paper's five benchmark groups; with a run chosen, a second hatched bar beside
-each paper bar shows ``run - previous best`` for the same benchmark. Drawn with matplotlib's Agg
+each paper bar shows ``run - previous best`` for the same benchmark, only where the run is the
+paper's protocol (a variant or deviating run has no difference to the previous best). Drawn with matplotlib's Agg
 canvas on a bare ``Figure`` (no pyplot, no display, no global state), so it works headless and
 from threads. It must never compute a delta itself: they come from the Leaderboard.
 """
@@ -53,8 +54,8 @@ def plot_gains(board: Leaderboard, path: str | Path, run: RunColumn | None = Non
     if run is not None:
         for p, row in zip(positions, rows):
             cell = board.cell(row.id, run.id)
-            if cell is None:
-                continue  # the legend says how many benchmarks the run covers
+            if cell is None or cell.delta_prev_best is None:
+                continue  # the legend says how many benchmarks the run covers comparably
             axes.bar(p + offset, cell.delta_prev_best, width=width, color="white", edgecolor=colour_of[row.group],
                      hatch="////", linewidth=1.0, zorder=3)
             _label(axes, p + offset, cell.delta_prev_best, small=True)
@@ -84,9 +85,12 @@ def plot_gains(board: Leaderboard, path: str | Path, run: RunColumn | None = Non
     figure.suptitle(title, fontsize=13, fontweight="bold")
     handles = [Patch(facecolor="#777777", label="paper: best VideoPrism number - previous best")]
     if run is not None:
-        covered = sum(board.cell(row.id, run.id) is not None for row in rows)
+        cells = [board.cell(row.id, run.id) for row in rows]
+        covered = sum(cell is not None and cell.delta_prev_best is not None for cell in cells)
+        other = sum(cell is not None and cell.delta_prev_best is None for cell in cells)
+        extra = f"; {other} not the paper's protocol, not drawn" if other else ""
         handles.append(Patch(facecolor="white", edgecolor="#777777", hatch="////",
-                             label=f"run {run.id} - previous best ({covered} of {len(rows)} benchmarks)"))
+                             label=f"run {run.id} - previous best ({covered} of {len(rows)} benchmarks{extra})"))
     axes.legend(handles=handles, loc="upper right", fontsize=9, frameon=False)
     figure.subplots_adjust(left=0.05, right=0.99, top=0.87, bottom=0.2)
 

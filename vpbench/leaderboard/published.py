@@ -114,7 +114,6 @@ class PublishedRow:
 class PublishedGroup:
     id: str
     title: str
-    protocol: str
     columns: tuple[tuple[str, str], ...]  # (benchmarks.yaml key, header label) of the paper columns
 
 
@@ -175,8 +174,7 @@ def load_published(path: str | Path | None = None) -> PublishedTable:
         if not members:
             raise RegistryError(f"{path}: group '{group_id}' has no benchmark")
         typed_groups.append(PublishedGroup(
-            id=group_id, title=str(spec.get("title", group_id)), protocol=str(spec.get("protocol", "")),
-            columns=_group_columns(group_id, members, path)))
+            id=group_id, title=str(spec.get("title", group_id)), columns=_group_columns(group_id, members, path)))
     return PublishedTable(groups=tuple(typed_groups), rows=rows, source=path)
 
 

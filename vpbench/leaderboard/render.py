@@ -21,11 +21,15 @@ from vpbench.leaderboard.published import ENCODER_COLUMNS, LM_COLUMNS, Published
 from vpbench.leaderboard.tables import Leaderboard, RunCell
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
-LEADERBOARD_VERSION = 1
+# 2: run cells carry their protocol (variant, deviations, deviation mark); groups no longer carry a
+# hand-written protocol text (it is generated from the task records: `vpbench protocols`).
+LEADERBOARD_VERSION = 2
 
 RUN_CELL_LEGEND = ("Run cells: mean over seeds (± sample std and n when more than one seed), then "
                    "(Δ to the paper's number for the same model size / Δ to the released checkpoint's "
-                   "number); [pN] marks cells of one row measured under different protocols.")
+                   "number); [pN] marks cells of one row measured under different protocols; [dN] marks a "
+                   "run that is not the paper's protocol (a named variant or a deviation, listed below; "
+                   "[d?]: no protocol record): it gets no Δ.")
 UNITS_NOTE = "Numbers are in % except CIDEr (x100)."
 
 
@@ -86,9 +90,11 @@ def _run_text(cell: RunCell | None, style: _Style) -> str:
     text = f"{result.value:.1f}"
     if result.std is not None:
         text += f" {style.plus_minus}{result.std:.1f} n={len(result.seeds)}"
-    text += f" ({_number(cell.delta_paper, style, True)} / {_number(cell.delta_public, style, True)})"
-    if cell.protocol_mark:
-        text += f" [{cell.protocol_mark}]"
+    if cell.deviation_mark is None:  # a variant or deviation has no difference to show, not a missing one
+        text += f" ({_number(cell.delta_paper, style, True)} / {_number(cell.delta_public, style, True)})"
+    for mark in (cell.protocol_mark, cell.deviation_mark):
+        if mark:
+            text += f" [{mark}]"
     return text
 
 
@@ -131,7 +137,7 @@ def _footer_lines(board: Leaderboard) -> list[str]:
              "benchmarks, shown only when a column has all of them."]
     if board.columns:
         lines.append(RUN_CELL_LEGEND)
-    return [*lines, *board.protocol_notes, *board.notes]
+    return [*lines, *board.protocol_notes, *board.deviation_notes, *board.notes]
 
 
 def render_markdown(board: Leaderboard) -> str:
@@ -173,7 +179,8 @@ _PAPER_KEYS = [key for key, _ in (*ENCODER_COLUMNS, *LM_COLUMNS)]
 
 def render_csv(board: Leaderboard) -> str:
     """One row per benchmark, unrounded numbers, empty cells for missing values."""
-    run_fields = ("value", "std", "seeds", "delta_paper", "delta_public", "protocol_mark", "fingerprint_sha256")
+    run_fields = ("value", "std", "seeds", "delta_paper", "delta_public", "protocol_mark", "variant", "deviations",
+                  "deviation_mark", "fingerprint_sha256")
     header = ["group", "benchmark", "task", "metric", *_PAPER_KEYS, "best_videoprism", "prev_best",
               "prev_best_model", "delta", "outcome", "sota_flag", "public_b", "public_l",
               *(f"{column.id} {field}" for column in board.columns for field in run_fields)]
@@ -190,7 +197,7 @@ def render_csv(board: Leaderboard) -> str:
             result = cell.result
             runs.extend([result.value, _blank(result.std), " ".join(map(str, result.seeds)),
                          _blank(cell.delta_paper), _blank(cell.delta_public), cell.protocol_mark or "",
-                         result.fingerprint_sha256])
+                         *_protocol_fields(cell), cell.deviation_mark or "", result.fingerprint_sha256])
         writer.writerow([row.group, row.id, row.task, row.metric, *(_blank(row.paper_value(k)) for k in _PAPER_KEYS),
                          row.best_videoprism, row.prev_best, row.prev_best_model, row.delta, row.outcome.value,
                          str(row.sota_flag).lower(), _blank(row.public_b), _blank(row.public_l), *runs])
@@ -199,6 +206,20 @@ def render_csv(board: Leaderboard) -> str:
 
 def _blank(value: float | None) -> float | str:
     return "" if value is None else value
+
+
+def _protocol_fields(cell: RunCell) -> tuple[str, str]:
+    """CSV's variant and deviation ids (space-separated); ``?`` for a result with no protocol record."""
+    if cell.protocol is None:
+        return "?", "?"
+    return cell.protocol.variant or "", " ".join(ident for ident, _ in cell.protocol.deviations)
+
+
+def _protocol_dict(cell: RunCell) -> dict | None:
+    if cell.protocol is None:
+        return None
+    return {"variant": cell.protocol.variant,
+            "deviations": [{"id": ident, "text": text} for ident, text in cell.protocol.deviations]}
 
 
 def leaderboard_dict(board: Leaderboard) -> dict:
@@ -215,6 +236,9 @@ def leaderboard_dict(board: Leaderboard) -> dict:
                     "value": result.value, "std": result.std, "seeds": list(result.seeds),
                     "delta_paper": cell.delta_paper, "delta_public": cell.delta_public,
                     "delta_prev_best": cell.delta_prev_best, "protocol_mark": cell.protocol_mark,
+                    # null: the result has no protocol record (unknown protocol, never compared)
+                    "protocol": _protocol_dict(cell), "comparable": cell.comparable,
+                    "deviation_mark": cell.deviation_mark,
                     "fingerprint_sha256": result.fingerprint_sha256, "files": list(result.files)}
         benchmarks.append({
             "id": row.id, "task": row.task, "group": row.group, "metric": row.metric,
@@ -232,13 +256,14 @@ def leaderboard_dict(board: Leaderboard) -> dict:
         "summary": {"wins": len(summary.wins), "total": summary.total, "win_ids": list(summary.wins),
                     "ties": list(summary.ties), "losses": list(summary.losses),
                     "flag_disagreements": list(summary.flag_disagreements), "line": summary.line()},
-        "groups": [{"id": g.id, "title": g.title, "protocol": g.protocol,
+        "groups": [{"id": g.id, "title": g.title,
                     "paper_columns": [{"key": k, "label": label} for k, label in g.columns],
                     "aggregates": board.aggregates(g.id)} for g in board.published.groups],
         "columns": [{"id": c.id, "model": c.model, "adapter": c.adapter, "tiny": c.tiny, "size": c.size,
-                     "protocol": c.protocol} for c in board.columns],
+                     "protocol": c.protocol, "variant": c.variant} for c in board.columns],
         "benchmarks": benchmarks,
         "notes": list(board.notes), "protocol_notes": list(board.protocol_notes),
+        "deviation_notes": list(board.deviation_notes),
     }
 
 

@@ -4,6 +4,9 @@
 :class:`RunRecord` views, and folds the seeds of one (benchmark, model, adapter, protocol) into
 one :class:`SeedAggregate`. The protocol fingerprint is the unit of comparability: records
 with different ``fingerprint_sha256`` are never averaged together, whatever else they share.
+Each record also carries the result's protocol record (:class:`RunProtocol`: variant and
+deviations from the paper's protocol); a result written before vpbench recorded protocols has
+none, and is treated as of unknown protocol (never compared with a published number).
 It never writes results and never reads anything but JSON (no pickle).
 """
 
@@ -23,6 +26,28 @@ class ResultFileError(VpbenchError):
 
 
 @dataclass(frozen=True)
+class RunProtocol:
+    """The protocol a result says it ran: its named variant and its deviations from the paper's protocol.
+
+    Only a result whose protocol is neither a variant nor has any deviation (task-declared or
+    made at run time, e.g. ``--limit``) is the paper's experiment, and only that one may be shown
+    beside a published number as a difference.
+    """
+
+    variant: str | None
+    deviations: tuple[tuple[str, str], ...]  # (id, text), in the result's order
+
+    @property
+    def comparable(self) -> bool:
+        return self.variant is None and not self.deviations
+
+    @property
+    def key(self) -> tuple[str | None, tuple[str, ...]]:
+        """What identifies a protocol (the fingerprint holds the same): variant and sorted deviation ids."""
+        return self.variant, tuple(sorted(key for key, _ in self.deviations))
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """The parts of one result JSON that the leaderboard and the regression gate use."""
 
@@ -37,6 +62,7 @@ class RunRecord:
     fingerprint: dict[str, Any]
     fingerprint_sha256: str
     created: str  # provenance.created (ISO time), used to pick the newest of duplicate runs
+    protocol: RunProtocol | None = None  # None: the result has no protocol record (unknown protocol)
 
 
 def load_run_records(results_dir: str | Path) -> list[RunRecord]:
@@ -76,7 +102,32 @@ def parse_result(data: dict[str, Any], path: Path) -> RunRecord:
         fingerprint=_require(data, "fingerprint", dict, path),
         fingerprint_sha256=_require(data, "fingerprint_sha256", str, path),
         created=str(provenance.get("created", "")),
+        protocol=parse_protocol(data, path),
     )
+
+
+def parse_protocol(data: dict[str, Any], path: Path) -> RunProtocol | None:
+    """The result's ``protocol`` record, or None when it has none (written by an older vpbench)."""
+    if "protocol" not in data:
+        return None
+    raw = data["protocol"]
+    if not isinstance(raw, dict):
+        raise ResultFileError(f"{path}: key 'protocol' must be a mapping with 'variant' and 'deviations', "
+                              f"got {raw!r}")
+    variant = raw.get("variant")
+    if variant is not None and (not isinstance(variant, str) or not variant):
+        raise ResultFileError(f"{path}: key 'protocol.variant' must be a variant name or null, got {variant!r}")
+    entries = raw.get("deviations", [])
+    if not isinstance(entries, list):
+        raise ResultFileError(f"{path}: key 'protocol.deviations' must be a list of {{id, text}}, got {entries!r}")
+    deviations = []
+    for index, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]
+                and isinstance(entry.get("text"), str)):
+            raise ResultFileError(f"{path}: key 'protocol.deviations[{index}]' must be {{\"id\": str, "
+                                  f"\"text\": str}}, got {entry!r}")
+        deviations.append((entry["id"], entry["text"]))
+    return RunProtocol(variant=variant, deviations=tuple(deviations))
 
 
 @dataclass(frozen=True)
@@ -90,6 +141,7 @@ class SeedAggregate:
     fingerprint: dict[str, Any]
     checkpoint_sha256: str | None
     files: tuple[str, ...]
+    protocol: RunProtocol | None = None  # shared by the seeds (None: unknown, see RunRecord)
 
 
 def aggregate_seeds(records: Iterable[RunRecord], benchmark_id: str) -> SeedAggregate:
@@ -103,6 +155,9 @@ def aggregate_seeds(records: Iterable[RunRecord], benchmark_id: str) -> SeedAggr
     if len(fingerprints) != 1:
         raise ResultFileError(f"cannot average '{benchmark_id}' over different protocol fingerprints: "
                               f"{', '.join(str(r.path) for r in records)}")
+    if len({r.protocol.key if r.protocol else None for r in records}) != 1:
+        raise ResultFileError(f"'{benchmark_id}': results with one protocol fingerprint name different variants or "
+                              f"deviations (edited by hand?): {', '.join(str(r.path) for r in records)}")
     values = [r.benchmarks[benchmark_id] for r in records]
     return SeedAggregate(
         value=statistics.fmean(values),
@@ -112,6 +167,7 @@ def aggregate_seeds(records: Iterable[RunRecord], benchmark_id: str) -> SeedAggr
         fingerprint=records[0].fingerprint,
         checkpoint_sha256=records[0].checkpoint_sha256,
         files=tuple(str(r.path) for r in records),
+        protocol=records[0].protocol,
     )
 
 
