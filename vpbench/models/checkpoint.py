@@ -416,6 +416,17 @@ def read_safetensors(path: str | Path, what: str) -> tuple[dict[str, "torch.Tens
     return state, metadata
 
 
+def is_converted_copy(path: str | Path) -> bool:
+    """Whether a safetensors file is a copy vpbench wrote (it carries ``vpbench_config`` metadata)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return "vpbench_config" in (handle.metadata() or {})
+    except (SafetensorError, OSError):
+        return False
+
+
 def load_converted(path: str | Path):
     """Load a copy written by :func:`save_converted`."""
     path = Path(path)
