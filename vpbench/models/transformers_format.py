@@ -345,7 +345,9 @@ def to_state_dict(tensors: Mapping[str, Any], config: VideoPrismConfig, where: s
         raise CheckpointError(f"{where}: {WHAT} does not match the {config.model_type} architecture read from it "
                               f"(D={config.model_dim}, heads={config.num_heads}, patch={config.patch_size}, "
                               f"pos_emb={config.pos_emb_shape}): " + " | ".join(problems))
-    return {link.target: _to_vpbench(link.kind, [tensors[s] for s in link.sources]).contiguous() for link in table}
+    # Fresh storage for every tensor (not views into the file buffer): same layout as an .npz load,
+    # so the same kernels run and outputs are bit-identical.
+    return {link.target: _to_vpbench(link.kind, [tensors[s] for s in link.sources]).clone() for link in table}
 
 
 def from_state_dict(state: Mapping[str, Any], config: VideoPrismConfig) -> dict[str, Any]:
