@@ -170,6 +170,11 @@ def test_transformers_text_tower_agrees_once_the_official_position_table_is_in(w
         # The port's own table (other frequencies) moves the text embeddings visibly ...
         assert float((stored - official).abs().max()) > 0.5  # at width 32; 0.06 at 768
         assert np.abs(theirs(attention_mask=attention_mask) - ours).max() > 1e-2
+        with torch.no_grad():  # the number: unnormalised embeddings, 0.41 off the official ones
+            raw = port.text_model(input_ids=torch.from_numpy(ids).long(), attention_mask=attention_mask)
+        unnormalised = raw.last_hidden_state[:, -1].numpy()
+        golden = _golden("video_text_outputs")["text_embeddings_unnormalized"]
+        assert np.abs(unnormalised - golden).max() == pytest.approx(0.41, abs=0.01)
         # ... and with the official table the two implementations agree.
         table.copy_(official)
         np.testing.assert_allclose(theirs(attention_mask=attention_mask), ours, atol=ATOL, rtol=RTOL)
