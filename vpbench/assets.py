@@ -72,8 +72,9 @@ def checkpoint_asset(model: str) -> Asset:
     if model in zoo.MODELS or any(model == e.hub_repo for e in zoo.MODELS.values()):
         entry = zoo.get_entry(model)
         if entry.hub_repo is None:
-            return Asset("checkpoint", entry.name, entry.description, ["random weights written by vpbench on first use"],
-                         True, str(zoo.checkpoint_dir() / entry.filename), without="written on first use")
+            return Asset("checkpoint", entry.name, entry.description,
+                         ["random weights written by vpbench on first use"], True,
+                         str(zoo.checkpoint_dir() / entry.filename), without="written on first use")
         sources = [f"hf://{entry.hub_repo}/{entry.filename} (official .npz)"]
         if entry.transformers_spec:
             sources.append(f"{entry.transformers_spec} (the same weights in the transformers port's format)")

@@ -2,11 +2,12 @@
 
 Lists every asset the task needs besides the dataset (checkpoint, tokenizer, LM, user files,
 person detections; ``vpbench.assets``): present or missing, where a user gets it, and what the run
-does without it (refuse, a named variant, or a recorded fallback). Then reads the train and eval splits with the task's real reader, counts samples and the videos found
-on disk, compares the counts with ``dataset.official_counts``, optionally decodes a seeded sample
-of N videos (a few frames inside each sample's clip), and prints every problem found. The exit
-code is 1 when the task cannot run at all (an annotation error, or no video of a split on disk)
-and 0 otherwise; missing videos, count gaps and single decode failures are warnings, because real
+does without it (refuse, a named variant, or a recorded fallback). Then reads the train and eval
+splits with the task's real reader, counts samples and the videos found on disk, compares the
+counts with ``dataset.official_counts``, optionally decodes a seeded sample of N videos (a few
+frames inside each sample's clip), and prints every problem found. The exit code is 1 when the
+task cannot run at all (an annotation error, no video of a split on disk, or a missing asset
+without which the run refuses) and 0 otherwise; missing videos, count gaps and single decode failures are warnings, because real
 downloads always lose some videos. This command only reads: it never writes into the data root
 (except that ``--tiny`` first writes the tiny subset into its own cache folder).
 """

@@ -279,7 +279,8 @@ def infer_config(arrays: Mapping[str, np.ndarray], path: str = "<checkpoint>",
         raise CheckpointError(f"{path}: inconsistent architecture: {exc}") from exc
 
 
-def _listing(label: str, items: list[str]) -> str:
+def problem_listing(label: str, items: list[str]) -> str:
+    """``label (N): a; b; ... and K more`` for one kind of problem in a checkpoint error."""
     shown = items[:_MAX_LISTED]
     more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
     return f"{label} ({len(items)}): " + "; ".join(shown) + more
@@ -296,7 +297,7 @@ def check_layout(arrays: Mapping[str, np.ndarray], config: VideoPrismConfig, pat
         if k in arrays and tuple(arrays[k].shape) != shape
     ]
     problems = [
-        _listing(label, items)
+        problem_listing(label, items)
         for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
         if items
     ]

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from vpbench.errors import CheckpointError
+from vpbench.models.checkpoint import problem_listing
 from vpbench.models.config import VideoPrismConfig
 
 CONFIG_FILE = "config.json"
@@ -45,7 +46,6 @@ HUB_PATTERNS = (CONFIG_FILE, "*.safetensors", WEIGHTS_INDEX_FILE, "spiece.model"
                 "special_tokens_map.json")
 # Port buffers vpbench does not take: the port's own text position table and its position ids.
 IGNORED = ("text_model.embeddings.position_embedding", "text_model.embeddings.position_ids")
-_MAX_LISTED = 12
 _EXACT_GELU = ("gelu_python", "gelu")
 
 
@@ -103,9 +103,9 @@ def _layers(target: str, source: str, count: int) -> list[Link]:
 
 
 def _encoder(target: str, source: str, config: VideoPrismConfig) -> list[Link]:
-    links = [Link(f"{target}.patch_projection.weight", (f"{source}spatial_embeddings.patch_embeddings.projection.weight",),
-                  "patch"),
-             Link(f"{target}.patch_projection.bias", (f"{source}spatial_embeddings.patch_embeddings.projection.bias",)),
+    patches = f"{source}spatial_embeddings.patch_embeddings.projection"
+    links = [Link(f"{target}.patch_projection.weight", (f"{patches}.weight",), "patch"),
+             Link(f"{target}.patch_projection.bias", (f"{patches}.bias",)),
              Link(f"{target}.spatial_pos_emb", (f"{source}spatial_embeddings.position_embeddings",), "squeeze"),
              Link(f"{target}.temporal_pos_emb", (f"{source}temporal_embeddings.position_embeddings",), "squeeze")]
     links += _layers(f"{target}.spatial_encoder", f"{source}spatial_layers", config.num_spatial_layers)
@@ -149,12 +149,6 @@ def links(config: VideoPrismConfig) -> list[Link]:
 
 # --------------------------------------------------------------------------------------------
 # Reading a folder
-
-
-def _listing(label: str, items: list[str]) -> str:
-    shown = items[:_MAX_LISTED]
-    more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
-    return f"{label} ({len(items)}): " + "; ".join(shown) + more
 
 
 def is_checkpoint_folder(path: Path) -> bool:
@@ -247,11 +241,12 @@ def infer_config(tensors: Mapping[str, Any], config_json: Mapping[str, Any], whe
         return tuple(tensors[key].shape)
 
     try:
-        dim, channels, tubelet_t, patch, patch_w = shape(f"{vision}spatial_embeddings.patch_embeddings.projection.weight")
+        kernel = shape(f"{vision}spatial_embeddings.patch_embeddings.projection.weight")
+        dim, channels, tubelet_t, patch, patch_w = kernel
     except ValueError:
         raise CheckpointError(f"{where}: {WHAT} patch embedding must be a Conv3d kernel [D, 3, 1, P, P]") from None
     if (channels, tubelet_t, patch_w) != (3, 1, patch):
-        raise CheckpointError(f"{where}: {WHAT} patch embedding has shape {(dim, channels, tubelet_t, patch, patch_w)}; "
+        raise CheckpointError(f"{where}: {WHAT} patch embedding has shape {kernel}; "
                               "vpbench's encoder takes RGB frames in square patches of one frame [D, 3, 1, P, P]")
     cells = shape(f"{vision}spatial_embeddings.position_embeddings")[1]
     grid = math.isqrt(cells)
@@ -340,8 +335,8 @@ def to_state_dict(tensors: Mapping[str, Any], config: VideoPrismConfig, where: s
     missing = sorted(expected - set(tensors))
     unexpected = sorted(set(tensors) - expected - set(IGNORED))
     if missing or unexpected:
-        problems = [_listing(label, items) for label, items in (("missing", missing), ("unexpected", unexpected))
-                    if items]
+        problems = [problem_listing(label, items)
+                    for label, items in (("missing", missing), ("unexpected", unexpected)) if items]
         raise CheckpointError(f"{where}: {WHAT} does not match the {config.model_type} architecture read from it "
                               f"(D={config.model_dim}, heads={config.num_heads}, patch={config.patch_size}, "
                               f"pos_emb={config.pos_emb_shape}): " + " | ".join(problems))
