@@ -268,8 +268,9 @@ class TaskConfig:
                    if k not in ("description", "notes", "source", "protocol", "variants")}
         # A user file's wording and source do not change a number; which files and what a run does
         # without them may.
-        payload["dataset"] = {**payload["dataset"],
-                              "user_files": {k: s.without for k, s in self.user_file_specs().items()}}
+        if "user_files" in payload["dataset"]:
+            payload["dataset"] = {**payload["dataset"],
+                                  "user_files": {k: s.without for k, s in self.user_file_specs().items()}}
         payload["protocol"] = {"variant": self.variant, "deviations": sorted(self.protocol["deviations"])}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
