@@ -79,5 +79,6 @@ def test_hub_location_offline_names_repo_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(MissingDependencyError, match="'spiece.model' of Hugging Face repo 'google-t5/t5-base'"):
+    with pytest.raises(MissingDependencyError, match="'hf://google-t5/t5-base/spiece.model' gives no SentencePiece "
+                       "model: HF_HUB_OFFLINE is set .* `hf download google-t5/t5-base spiece.model`"):
         Tokenizer("hf://google-t5/t5-base/spiece.model")

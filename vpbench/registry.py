@@ -34,6 +34,11 @@ METRICS = ("classification", "multilabel_map", "ava_frame_map", "activitynet_tal
            "multiple_choice", "captioning", "qa_exact_match", "wups")
 """Metric names a task may list; each is an entry of ``vpbench.metrics.METRICS``."""
 
+USER_FILE_KINDS = ("user_file", "detections")
+"""What a ``dataset.user_files`` entry is: a file of ids/classes from the user, or person detections."""
+_USER_FILE_SCHEMA = {"description": (True, str), "source": (True, str), "without": (True, str),
+                     "kind": (False, str)}
+
 GROUPS = ("videoglue_frozen", "zeroshot_retrieval", "zeroshot_classification",
           "zeroshot_captioning_qa", "science")
 
@@ -94,6 +99,74 @@ _BENCHMARK_OPTIONAL = {"paper_b": (int, float), "paper_g": (int, float), "paper_
                        "paper_b_8b": (int, float), "prev_best_base": (int, float),
                        "public_b": (int, float, type(None)), "public_l": (int, float, type(None)),
                        "domain_expert": (int, float), "sota": bool, "note": str}
+
+
+@dataclass(frozen=True)
+class UserFileSpec:
+    """One file a task takes from the user (``dataset.user_files.<key>``), as a user needs to know it.
+
+    The YAML form::
+
+        user_files:
+          atp_hard_ids:
+            description: "the ATP-hard question list, one 'video,qid' per line"
+            source: "from the authors of ATP (Buch et al., CVPR 2022), by e-mail"
+            without: refuse            # or: variant NAME | fallback: TEXT
+            kind: user_file            # or: detections
+
+    ``without`` says what a run does when the file is not given: ``refuse`` (stop, naming the
+    file and its source), ``variant NAME`` (run that named variant of the task), or ``fallback:
+    TEXT`` (the run falls back to another protocol and records it; the transition form, until
+    that fallback is a named variant). A plain string (``key: "description"``) is still read
+    during the transition; its source and behaviour show as not stated.
+    """
+
+    key: str
+    description: str
+    source: str
+    without: str
+    kind: str = "user_file"
+    structured: bool = True
+
+    @property
+    def refuses(self) -> bool:
+        return self.without == "refuse"
+
+    @property
+    def variant(self) -> str | None:
+        return self.without[len("variant "):] if self.without.startswith("variant ") else None
+
+    def describe(self) -> str:
+        """One line for errors: what the file is and where a user gets it."""
+        return f"{self.description} (where to get it: {self.source})"
+
+
+NOT_STATED = "not stated (old plain-string user_files entry)"
+
+
+def parse_user_files(raw: dict[str, Any], path: Path | str, variants: dict[str, Any]) -> dict[str, UserFileSpec]:
+    """Validate ``dataset.user_files`` (structured or plain-string entries) into specs by key."""
+    specs = {}
+    for key, value in (raw or {}).items():
+        where = f"dataset.user_files.{key}"
+        if isinstance(value, str):
+            specs[key] = UserFileSpec(key, value, NOT_STATED, NOT_STATED, structured=False)
+            continue
+        if not isinstance(value, dict):
+            raise RegistryError(f"{path}: key '{where}' must be a mapping with description, source and without")
+        _validate(value, _USER_FILE_SCHEMA, Path(path), prefix=f"{where}.")
+        kind, without = value.get("kind", "user_file"), value["without"].strip()
+        if kind not in USER_FILE_KINDS:
+            raise RegistryError(f"{path}: key '{where}.kind' is '{kind}'; expected one of {list(USER_FILE_KINDS)}")
+        spec = UserFileSpec(key, value["description"].strip(), value["source"].strip(), without, kind)
+        if spec.variant is not None and spec.variant not in variants:
+            raise RegistryError(f"{path}: key '{where}.without' names variant '{spec.variant}', which the task does "
+                                f"not define (its variants: {sorted(variants) or 'none'})")
+        if not (spec.refuses or spec.variant or (without.startswith("fallback:") and without[9:].strip())):
+            raise RegistryError(f"{path}: key '{where}.without' is {without!r}; expected 'refuse', 'variant NAME' "
+                                "or 'fallback: TEXT'")
+        specs[key] = spec
+    return specs
 
 
 @dataclass(frozen=True)
@@ -158,6 +231,16 @@ class TaskConfig:
             "deviations": [{"id": key, "text": text} for key, text in self.protocol["deviations"].items()],
         }
 
+    def user_file_specs(self) -> dict[str, UserFileSpec]:
+        """``dataset.user_files`` as specs (validated when the task was loaded)."""
+        return parse_user_files(self.dataset.get("user_files", {}), self.source, self.variants)
+
+    def user_file_spec(self, key: str) -> UserFileSpec:
+        specs = self.user_file_specs()
+        if key not in specs:
+            raise RegistryError(f"{self.source}: task '{self.name}' declares no user file '{key}'")
+        return specs[key]
+
     @property
     def score_keys(self) -> list[str]:
         """Every key this task writes into a result's ``scores``."""
@@ -182,6 +265,11 @@ class TaskConfig:
         wording is left out; its variant and deviation ids are in)."""
         payload = {k: v for k, v in self.as_dict().items()
                    if k not in ("description", "notes", "source", "protocol", "variants")}
+        # A user file's wording and source do not change a number; which files and what a run does
+        # without them may.
+        if "user_files" in payload["dataset"]:
+            payload["dataset"] = {**payload["dataset"],
+                                  "user_files": {k: s.without for k, s in self.user_file_specs().items()}}
         payload["protocol"] = {"variant": self.variant, "deviations": sorted(self.protocol["deviations"])}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -344,6 +432,7 @@ def load_task(path: Path) -> TaskConfig:
                             f"choice comes from (paper section or table, VideoGLUE config, dataset paper); the "
                             f"choices every task shares are in {path.parent / '_base.yaml'}")
     variants = _variants(merged.get("variants") or {}, path)
+    parse_user_files(merged["dataset"].get("user_files", {}), path, variants)
     for name, spec in variants.items():  # every variant must still be a valid task, checked as fully
         try:
             _check_task(_apply_overrides(merged, spec["overrides"]), path)

@@ -1,10 +1,13 @@
-"""`vpbench doctor --task T`: check a task's annotations and videos before a long run.
+"""`vpbench doctor --task T`: check a task's assets, annotations and videos before a long run.
 
-Reads the train and eval splits with the task's real reader, counts samples and the videos found
-on disk, compares the counts with ``dataset.official_counts``, optionally decodes a seeded sample
-of N videos (a few frames inside each sample's clip), and prints every problem found. The exit
-code is 1 when the task cannot run at all (an annotation error, or no video of a split on disk)
-and 0 otherwise; missing videos, count gaps and single decode failures are warnings, because real
+Lists every asset the task needs besides the dataset (checkpoint, tokenizer, LM, user files,
+person detections; ``vpbench.assets``): present or missing, where a user gets it, and what the run
+does without it (refuse, a named variant, or a recorded fallback). Then reads the train and eval
+splits with the task's real reader, counts samples and the videos found on disk, compares the
+counts with ``dataset.official_counts``, optionally decodes a seeded sample of N videos (a few
+frames inside each sample's clip), and prints every problem found. The exit code is 1 when the
+task cannot run at all (an annotation error, no video of a split on disk, or a missing asset
+without which the run refuses) and 0 otherwise; missing videos, count gaps and single decode failures are warnings, because real
 downloads always lose some videos. This command only reads: it never writes into the data root
 (except that ``--tiny`` first writes the tiny subset into its own cache folder).
 """
@@ -18,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.commands.run import resolve_data_root, resolve_user_files
+from vpbench.assets import Asset, task_assets
+from vpbench.commands.run import _pairs, resolve_data_root, resolve_user_files
 from vpbench.datasets import DatasetSplit, read_split
 from vpbench.errors import VpbenchError
 from vpbench.registry import TaskConfig, load_registry
 
-HELP = "check a task's annotations and videos before a long run"
+HELP = "check a task's assets, annotations and videos before a long run"
 SHOW_MISSING = 5
 """Missing videos listed by name per split; the rest are counted."""
 COUNT_TOLERANCE = 0.02
@@ -38,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also decode N videos per split, chosen at random (seeded), inside their clip spans")
     parser.add_argument("--user-file", action="append", default=[], metavar="KEY=PATH",
                         help="a file the task needs from the user (see `vpbench show TASK`, dataset.user_files)")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint the run will use (default: the task's model; see `vpbench run --model`)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="family options that name assets: tokenizer=SOURCE, lm=PATH_OR_HUB_ID")
     parser.add_argument("--tiny", action="store_true", help="write the task's tiny subset first and check that")
     parser.add_argument("--seed", type=int, default=0, help="seed of the tiny subset and of the decode sample")
     parser.add_argument("--json", action="store_true", help="machine-readable report on stdout")
@@ -63,6 +71,7 @@ class TaskReport:
     data_dir: str
     splits: list[SplitReport] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    assets: list[dict] = field(default_factory=list)
 
     @property
     def can_run(self) -> bool:
@@ -74,17 +83,20 @@ class TaskReport:
 
 def run(args: argparse.Namespace) -> int:
     reports = []
+    options = _pairs(args.option, "--option")
     for task in load_registry().resolve(args.task):
         effective = task.for_tiny() if args.tiny else task
         try:
             data_root, user_files = resolve_data_root(effective, args), resolve_user_files(effective, args)
-        except VpbenchError as error:  # e.g. no tiny writer or a missing user file: report, check the rest
+        except VpbenchError as error:  # e.g. no data root or a missing user file: report, check the rest
             report = TaskReport(task=task.name, data_dir="")
             report.problem("error", None, str(error))
+            check_assets(report, effective, model=args.model, options=options, user_files={}, tiny=args.tiny)
             reports.append(report)
             continue
-        reports.append(check_task(effective, data_root, user_files, decode=args.decode, seed=args.seed,
-                                  tiny=args.tiny))
+        report = check_task(effective, data_root, user_files, decode=args.decode, seed=args.seed, tiny=args.tiny)
+        check_assets(report, effective, model=args.model, options=options, user_files=user_files, tiny=args.tiny)
+        reports.append(report)
     if args.json:
         print(json.dumps([{**asdict(r), "can_run": r.can_run} for r in reports], indent=2))
     else:
@@ -109,6 +121,29 @@ def check_task(task: TaskConfig, data_root: Path, user_files: dict[str, Path], *
         if decode > 0:
             _decode(report, entry, data, decode, seed)
     return report
+
+
+def check_assets(report: TaskReport, task: TaskConfig, *, model: str | None, options: dict[str, str],
+                 user_files: dict[str, Path], tiny: bool) -> None:
+    """Add the task's assets to the report, and a problem for each missing one: an error when the
+    run would refuse, a warning when it would download it, run a variant or fall back."""
+    for asset in task_assets(task, model=model, options=options, user_files=user_files, tiny=tiny):
+        report.assets.append(asset.as_dict())
+        if asset.present:
+            continue
+        report.problem(*_missing_asset(asset))
+
+
+def _missing_asset(asset: Asset) -> tuple[str, str | None, str]:
+    where = "; ".join(asset.sources)
+    what = f"{asset.kind} '{asset.key}' is missing (get it: {where})"
+    if asset.without.startswith("refuse"):
+        return "error", None, f"{what}: the run would refuse" + (". " + " ".join(asset.notes) if asset.notes else "")
+    if asset.without.startswith("variant "):
+        return "warning", None, f"{what}: the run would run variant '{asset.without[8:]}' instead"
+    if asset.without.startswith("fallback:"):
+        return "warning", None, f"{what}: the run falls back ({asset.without[9:].strip()})"
+    return "warning", None, f"{what}: {asset.without}" + (f" (`vpbench download` fetches it)" if asset.fetch else "")
 
 
 def _count(report: TaskReport, entry: SplitReport, data: DatasetSplit) -> None:
@@ -159,18 +194,21 @@ def _decode(report: TaskReport, entry: SplitReport, data: DatasetSplit, count: i
 
 def _print(reports: list[TaskReport]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     for report in reports:
-        table = Table(title=f"{report.task}  ({report.data_dir})", title_justify="left")
-        for column in ("split", "samples", "videos found", "missing", "official", "classes", "decoded"):
-            table.add_column(column, justify="left" if column == "split" else "right")
-        for s in report.splits:
-            decoded = f"{s.decoded}/{s.decoded + len(s.decode_failures)}" if s.decoded or s.decode_failures else "-"
-            table.add_row(s.split, str(s.samples), str(s.videos_found), str(s.missing),
-                          "-" if s.official is None else str(s.official), str(s.classes), decoded)
-        console.print(table)
+        if report.splits:
+            table = Table(title=f"{report.task}  ({report.data_dir})", title_justify="left")
+            for column in ("split", "samples", "videos found", "missing", "official", "classes", "decoded"):
+                table.add_column(column, justify="left" if column == "split" else "right")
+            for s in report.splits:
+                decoded = f"{s.decoded}/{s.decoded + len(s.decode_failures)}" if s.decoded or s.decode_failures else "-"
+                table.add_row(s.split, str(s.samples), str(s.videos_found), str(s.missing),
+                              "-" if s.official is None else str(s.official), str(s.classes), decoded)
+            console.print(table)
+        _print_assets(console, report)
         for s in report.splits:
             for note in s.notes:
                 console.print(f"  [dim]{s.split}: {note}[/]", highlight=False)
@@ -180,6 +218,21 @@ def _print(reports: list[TaskReport]) -> None:
                 console.print(f"  [dim]{s.split}: ... and {s.missing - len(s.missing_examples)} more missing[/]")
         for p in report.problems:
             style = "bold red" if p["severity"] == "error" else "yellow"
-            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {p['message']}", highlight=False)
+            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {escape(p['message'])}", highlight=False)
         verdict = "[green]ready to run[/]" if report.can_run else "[bold red]cannot run[/]"
         console.print(f"  {report.task}: {verdict}" + ("" if report.problems else " (no problem found)"))
+
+
+def _print_assets(console, report: TaskReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{report.task}: assets", title_justify="left")
+    for column in ("kind", "asset", "here", "where to get it", "without it"):
+        table.add_column(column)
+    for asset in report.assets:
+        here = {True: "[green]present[/]", False: "[red]missing[/]"}.get(asset["present"], "?")
+        table.add_row(asset["kind"], escape(asset["key"]),
+                      here + (f"\n{escape(asset['location'])}" if asset["location"] else ""),
+                      escape("\n".join(asset["sources"])), escape(asset["without"]))
+    console.print(table)

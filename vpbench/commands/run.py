@@ -124,7 +124,8 @@ def resolve_user_files(task: TaskConfig, args: argparse.Namespace) -> dict[str, 
         given = {**tiny_user_files(task, default_tiny_root() / task.name), **given}
     for key, path in given.items():
         if not path.is_file():
-            raise VpbenchError(f"--user-file {key}={path}: file not found (expected: {declared[key]})")
+            raise VpbenchError(f"--user-file {key}={path}: file not found (expected: "
+                               f"{task.user_file_spec(key).describe()})")
     return given
 
 

@@ -44,14 +44,12 @@ def resolve_under(root: Path, relative: str, *, source: Path | str, where: str) 
 
 def user_file(task: TaskConfig, paths: dict[str, str | Path] | None, key: str) -> Path | None:
     """A user-supplied file (``dataset.user_files.<key>``) given on the command line, checked to exist."""
-    declared = task.dataset.get("user_files", {})
-    if key not in declared:
-        raise RegistryError(f"{task.source}: task '{task.name}' declares no user file '{key}'")
+    spec = task.user_file_spec(key)
     value = (paths or {}).get(key)
     if value is None:
         return None
     path = Path(value)
     if not path.is_file():
         raise AnnotationError(f"user file '{key}' for task '{task.name}': {path} does not exist "
-                              f"(expected: {declared[key]})")
+                              f"(expected: {spec.describe()})")
     return path

@@ -103,7 +103,7 @@ def _subset(task: TaskConfig, full: DatasetSplit, user_files: dict[str, Path], c
     path = user_file(task, user_files, CLASS_LIST)
     if path is None:
         raise AnnotationError(f"task '{task.name}' needs --user-file {CLASS_LIST}=PATH: "
-                              f"{task.dataset['user_files'][CLASS_LIST]}")
+                              f"{task.user_file_spec(CLASS_LIST).describe()}")
     chosen = read_class_list(path, classes, labels_path)
     new_index = {old: new for new, old in enumerate(chosen)}
     samples = [replace(s, label=new_index[s.label]) for s in full.samples if s.label in new_index]

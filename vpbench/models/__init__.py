@@ -1,5 +1,7 @@
-"""VideoPrism in PyTorch: modules (``videoprism``), official checkpoints (``checkpoint``), the
-text tokenizer (``tokenizer``) and the table of known models (``zoo``).
+"""VideoPrism in PyTorch: modules (``videoprism``), official checkpoints (``checkpoint``),
+transformers-format checkpoints (``transformers_format``), hub locations (``hub``), the text
+tokenizer and its vocabulary sources (``tokenizer``) and the table of known models (``zoo``).
+See README.md in this folder.
 
 Names are resolved lazily so that importing the tokenizer does not import torch.
 """

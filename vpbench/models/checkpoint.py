@@ -279,7 +279,8 @@ def infer_config(arrays: Mapping[str, np.ndarray], path: str = "<checkpoint>",
         raise CheckpointError(f"{path}: inconsistent architecture: {exc}") from exc
 
 
-def _listing(label: str, items: list[str]) -> str:
+def problem_listing(label: str, items: list[str]) -> str:
+    """``label (N): a; b; ... and K more`` for one kind of problem in a checkpoint error."""
     shown = items[:_MAX_LISTED]
     more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
     return f"{label} ({len(items)}): " + "; ".join(shown) + more
@@ -296,7 +297,7 @@ def check_layout(arrays: Mapping[str, np.ndarray], config: VideoPrismConfig, pat
         if k in arrays and tuple(arrays[k].shape) != shape
     ]
     problems = [
-        _listing(label, items)
+        problem_listing(label, items)
         for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
         if items
     ]
@@ -414,6 +415,17 @@ def read_safetensors(path: str | Path, what: str) -> tuple[dict[str, "torch.Tens
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from exc
     return state, metadata
+
+
+def is_converted_copy(path: str | Path) -> bool:
+    """Whether a safetensors file is a copy vpbench wrote (it carries ``vpbench_config`` metadata)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return "vpbench_config" in (handle.metadata() or {})
+    except (SafetensorError, OSError):
+        return False
 
 
 def load_converted(path: str | Path):

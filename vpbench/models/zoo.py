@@ -1,12 +1,18 @@
-"""The table of known VideoPrism models and ``load_model``.
+"""The table of known VideoPrism models and ``load_model``: which file a name means, and which
+loader reads a given checkpoint.
 
 A name maps to a config, the official checkpoint file and its Hugging Face repository (the
-ids and filenames of ``videoprism/models.py`` in google-deepmind/videoprism). ``tiny`` and
-``tiny-lvt`` are random-weight models for tests and the tiny suite; their checkpoints are
-written in the official format on first use and read back through the same loader.
+ids and filenames of ``videoprism/models.py`` in google-deepmind/videoprism), the commit of the
+transformers-format copy of the same weights (kept in an unmerged hub pull request of that
+repository) and the text vocabulary. ``tiny`` and ``tiny-lvt`` are random-weight models for
+tests and the tiny suite; their checkpoints are written in the official format on first use and
+read back through the same loader.
 
-This module must never hold model math or array mapping, and never download when
-``HF_HUB_OFFLINE`` is set: a missing file is a CheckpointError saying where to put it.
+Checkpoints ``load_model`` reads: a known name, an official ``.npz`` (``checkpoint``), a
+transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (``transformers_format``, ``hub``),
+or a vpbench ``.safetensors`` copy. This module must never hold model math or array mapping,
+and never download when ``HF_HUB_OFFLINE`` is set: a missing file is a CheckpointError saying
+where to put it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vpbench.errors import CheckpointError
+from vpbench.models import hub
 from vpbench.models.config import AttentionBackend, Precision, VideoPrismConfig
 
 CHECKPOINT_DIR_ENV = "VPBENCH_CHECKPOINT_DIR"
@@ -32,6 +39,15 @@ _LARGE = VideoPrismConfig(
     num_heads=16, mlp_dim=4096,
 )
 _LVT = dict(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=12, vocabulary_size=32_000)
+# Commits of the transformers-format copies, which sit in unmerged hub pull requests of the
+# official repositories (refs/pr/N; no repository has them on main), as pinned by
+# embeddings-benchmark/mteb (mteb/models/model_implementations/videoprism_models.py).
+_TRANSFORMERS_REVISIONS = {
+    "videoprism-b": "2be2ef51d0d611d0fadf21a6d1470a4ad4af9249",
+    "videoprism-l": "2e20e540e1cb89e734e2f2477590b7f8197250ca",
+    "videoprism-lvt-b": "fb6de9f0eb7bc285be86bdca1cf7daa3e3ef51ff",
+    "videoprism-lvt-l": "03900b4ecc0b278b30abdc5953c575bb5f083865",
+}
 # Tiny: 8 frames of 32x32 at the native 4x4 grid. D=64 rather than 32 because a linear probe on
 # mean-pooled random features then tells shapes apart (~0.95 vs ~0.85 for square/circle).
 _TINY = VideoPrismConfig(
@@ -46,21 +62,33 @@ class ModelEntry:
     config: VideoPrismConfig
     filename: str  # checkpoint file name (in the hub repo, or in the checkpoint directory)
     hub_repo: str | None = None  # None: a random-weight model written locally
-    spm_path: str | None = None  # SentencePiece model of the text tower, when it is known and local
+    spm_path: str | None = None  # text vocabulary: a Tokenizer source (a path, or a named vocabulary like c4_en)
     description: str = ""
+    transformers_revision: str | None = None  # commit of the transformers-format copy in hub_repo
+
+    @property
+    def transformers_spec(self) -> str | None:
+        """``hf:REPO@COMMIT`` of the transformers-format copy of these weights, if there is one."""
+        return f"hf:{self.hub_repo}@{self.transformers_revision}" if self.transformers_revision else None
 
 
 MODELS: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
         ModelEntry("videoprism-b", _BASE, "flax_base_f16r288_repeated.npz", "google/videoprism-base-f16r288",
-                   description="VideoPrism-B video encoder, 16x288x288"),
+                   description="VideoPrism-B video encoder, 16x288x288",
+                   transformers_revision=_TRANSFORMERS_REVISIONS["videoprism-b"]),
         ModelEntry("videoprism-l", _LARGE, "flax_large_f8r288_repeated.npz", "google/videoprism-large-f8r288",
-                   description="VideoPrism-L video encoder, 8x288x288"),
+                   description="VideoPrism-L video encoder, 8x288x288",
+                   transformers_revision=_TRANSFORMERS_REVISIONS["videoprism-l"]),
         ModelEntry("videoprism-lvt-b", _BASE.replace(**_LVT), "flax_lvt_base_f16r288_repeated.npz",
-                   "google/videoprism-lvt-base-f16r288", description="VideoPrism-B LvT video-text model"),
+                   "google/videoprism-lvt-base-f16r288", spm_path="c4_en",
+                   description="VideoPrism-B LvT video-text model",
+                   transformers_revision=_TRANSFORMERS_REVISIONS["videoprism-lvt-b"]),
         ModelEntry("videoprism-lvt-l", _LARGE.replace(**_LVT), "flax_lvt_large_f8r288_repeated.npz",
-                   "google/videoprism-lvt-large-f8r288", description="VideoPrism-L LvT video-text model"),
+                   "google/videoprism-lvt-large-f8r288", spm_path="c4_en",
+                   description="VideoPrism-L LvT video-text model",
+                   transformers_revision=_TRANSFORMERS_REVISIONS["videoprism-lvt-l"]),
         ModelEntry("tiny", _TINY, "vpbench_tiny_seed0.npz",
                    description="random-weight encoder for tests: 8x32x32 clips"),
         ModelEntry("tiny-lvt", _TINY.replace(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=2,
@@ -92,12 +120,9 @@ def checkpoint_dir() -> Path:
     return (Path(cache).expanduser() if cache else Path.home() / ".cache" / "vpbench") / "checkpoints"
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def resolve_checkpoint(name: str) -> Path:
-    """Local path of a known model's checkpoint: checkpoint dir, else the Hugging Face cache or hub."""
+def resolve_checkpoint(name: str, *, local_only: bool | None = None) -> Path:
+    """Local path of a known model's official checkpoint: checkpoint dir, else the Hugging Face
+    cache, else (online, unless ``local_only``) the hub."""
     entry = get_entry(name)
     local = checkpoint_dir() / entry.filename
     if local.is_file():
@@ -106,18 +131,34 @@ def resolve_checkpoint(name: str) -> Path:
         from vpbench.models.checkpoint import write_random_checkpoint
 
         return write_random_checkpoint(local, entry.config, seed=0)
-    import huggingface_hub
-
+    ref = hub.HubRef(entry.hub_repo, path=entry.filename)
     try:
-        return Path(huggingface_hub.hf_hub_download(entry.hub_repo, entry.filename, local_files_only=_offline()))
-    except Exception as exc:  # offline, no network, gated or missing: all leave the user one fix
-        reason = "HF_HUB_OFFLINE is set and it is not in the Hugging Face cache" if _offline() else str(exc)
+        return hub.file(ref, local_only=local_only)
+    except hub.HubUnavailable as exc:
         raise CheckpointError(
             f"{entry.name}: checkpoint file {entry.filename} (Hugging Face repo {entry.hub_repo}) is not "
-            f"available: {reason}. Put the file at {local} (or point {CHECKPOINT_DIR_ENV} at the folder "
-            f"holding it), or download it where there is network with "
-            f"`hf download {entry.hub_repo} {entry.filename}` and copy the Hugging Face cache, or pass the "
-            f"file's path instead of the name."
+            f"available: {exc.reason}. Put the file at {local} (or point {CHECKPOINT_DIR_ENV} at the folder "
+            f"holding it), or download it where there is network with `vpbench download --model {entry.name}` "
+            f"(or `{ref.download_hint()}`) and copy the Hugging Face cache, or pass the file's path instead "
+            f"of the name."
+        ) from exc
+
+
+def resolve_transformers_checkpoint(spec: str, *, local_only: bool | None = None) -> Path:
+    """Local folder of ``hf:OWNER/REPO[@REVISION]`` (config.json + safetensors weights)."""
+    from vpbench.models import transformers_format
+
+    try:
+        ref = hub.parse(spec, file=False)
+    except ValueError as exc:
+        raise CheckpointError(f"transformers-format checkpoint {exc}") from None
+    try:
+        return hub.snapshot(ref, transformers_format.HUB_PATTERNS, local_only=local_only)
+    except hub.HubUnavailable as exc:
+        raise CheckpointError(
+            f"{spec}: transformers-format checkpoint is not available: {exc.reason}. Download it where there is "
+            f"network with `vpbench download --model {spec}` (or `{ref.download_hint()}`) and copy the Hugging "
+            f"Face cache, or pass the local folder holding config.json and model.safetensors."
         ) from exc
 
 
@@ -130,35 +171,20 @@ def load_model(
     compile: bool = False,
     atten_logit_cap: float = 50.0,
 ):
-    """Build a VideoPrism model from a known name or a checkpoint file.
+    """Build a VideoPrism model from a known name, a checkpoint file or folder, or a hub location.
 
-    Files: an official ``.npz`` (architecture inferred from its shapes) or a ``.safetensors``
-    copy written by ``checkpoint.save_converted``. The model is in eval mode on ``device``;
+    Checkpoints: an official ``.npz`` (architecture inferred from its shapes); a
+    transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (sizes read from the weights, the
+    official text position table recomputed); a ``.safetensors`` copy written by
+    ``checkpoint.save_converted``. The model is in eval mode on ``device``;
     ``precision`` bf16/fp16 runs its matmuls under autocast; ``compile`` wraps each transformer
-    stack in ``torch.compile``. ``atten_logit_cap`` is not stored in checkpoints; every
-    released model uses 50.
+    stack in ``torch.compile``. ``atten_logit_cap`` is not stored in ``.npz`` checkpoints (every
+    released model uses 50); a transformers-format checkpoint's config.json states its own.
     """
-    from vpbench.models import checkpoint
-
-    spec = str(name_or_path)
-    path = Path(spec).expanduser()
-    entry = None
-    if not path.is_file() and not spec.endswith((".npz", ".safetensors")):
-        try:
-            entry = get_entry(spec)
-        except CheckpointError:
-            raise CheckpointError(
-                f"{spec!r} is neither an existing checkpoint file nor a known model name "
-                f"(known: {', '.join(MODELS)})"
-            ) from None
-        path = resolve_checkpoint(spec)
-    if path.suffix == ".safetensors":
-        model = checkpoint.load_converted(path)
-    else:
-        model = checkpoint.load_npz_model(path, atten_logit_cap=atten_logit_cap)
+    model, entry = _load_weights(str(name_or_path), atten_logit_cap)
     if entry is not None and model.config != entry.config.replace(atten_logit_cap=atten_logit_cap):
         raise CheckpointError(
-            f"{path}: holds a {model.config} model, but {entry.name} is {entry.config}; "
+            f"{resolve_checkpoint(entry.name)}: holds a {model.config} model, but {entry.name} is {entry.config}; "
             "the file under that name is not the expected checkpoint"
         )
     model.set_precision(precision)
@@ -171,6 +197,38 @@ def load_model(
             if isinstance(module, TransformerStack):
                 module.compile()
     return model
+
+
+def _load_weights(spec: str, atten_logit_cap: float):
+    """(model, the known entry it was loaded as or None) for any checkpoint spec ``load_model`` takes."""
+    from vpbench.models import checkpoint, transformers_format
+
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        try:
+            entry = get_entry(spec)  # a known name wins over a same-named folder in the working directory
+        except CheckpointError:
+            entry = None
+        if entry is not None:
+            return checkpoint.load_npz_model(resolve_checkpoint(spec), atten_logit_cap=atten_logit_cap), entry
+    if hub.is_hub_spec(spec):
+        return transformers_format.load_model(resolve_transformers_checkpoint(spec), where=spec), None
+    if path.is_dir():
+        if not transformers_format.is_checkpoint_folder(path):
+            raise CheckpointError(f"{path}: a folder, but not a transformers-format checkpoint (no "
+                                  f"{transformers_format.CONFIG_FILE}); pass the checkpoint file or folder")
+        return transformers_format.load_model(path), None
+    if path.suffix == ".safetensors" and path.is_file():
+        if transformers_format.is_checkpoint_folder(path.parent) and not checkpoint.is_converted_copy(path):
+            return transformers_format.load_model(path.parent), None
+        return checkpoint.load_converted(path), None
+    if path.is_file() or spec.endswith(".npz"):
+        return checkpoint.load_npz_model(path, atten_logit_cap=atten_logit_cap), None
+    raise CheckpointError(
+        f"{spec!r} is neither an existing checkpoint file nor a known model name (known: {', '.join(MODELS)}); "
+        "a checkpoint is an official .npz, a transformers-format folder (config.json + model.safetensors), "
+        "hf:OWNER/REPO[@REVISION], or a vpbench .safetensors copy"
+    )
 
 
 def load_tokenizer(name_or_spm: str | os.PathLike | None = None, **kwargs: Any):
