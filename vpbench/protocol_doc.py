@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from typing import Any, Iterable
 
-from vpbench.registry import Registry, TaskConfig
+from vpbench.registry import Registry, TaskConfig, UserFileSpec
 
 # What would change how a line renders: backslash, code, emphasis, HTML, a link's "](", and an
 # underscore that is not inside a word (GitHub never reads intraword underscores as emphasis).
@@ -40,15 +40,13 @@ def group_tasks(registry: Registry, group: str) -> list[TaskConfig]:
     return [task for name, task in registry.tasks.items() if name in names]
 
 
-def user_file_text(spec: Any) -> str:
-    """A ``dataset.user_files`` value as one line: the description string, or a mapping's
-    ``description`` (and ``source`` when it names one)."""
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, dict):
-        text = str(spec.get("description", ""))
-        return f"{text} (source: {spec['source']})" if spec.get("source") else text
-    return str(spec)
+def user_file_text(spec: "UserFileSpec") -> str:
+    """One user file as one line: whether a run needs it, what it is, where a user gets it, and
+    what a run does without it."""
+    if spec.refuses:
+        return f"required: {spec.description} (source: {spec.source})"
+    without = f"variant `{spec.variant}`" if spec.variant else spec.without
+    return f"optional: {spec.description} (source: {spec.source}; without it: {without})"
 
 
 def _by_text(entries: Iterable[tuple[str, tuple[str, ...], str]]) -> list[tuple[str, tuple[str, ...], list[str]]]:
@@ -93,7 +91,7 @@ def group_markdown(registry: Registry, group: str, shared: dict[str, str]) -> st
     lines.append("")
 
     supplied = _by_text((t.name, (key,), user_file_text(spec))
-                        for t in tasks for key, spec in (t.dataset.get("user_files") or {}).items())
+                        for t in tasks for key, spec in t.user_file_specs().items())
     lines.append("**What you supply** besides the datasets and the checkpoint (`vpbench run --user-file KEY=PATH`):")
     lines.append("")
     lines += [f"- `{key[0]}` ({_who(names, size)}): {escape(text)}" for text, key, names in supplied] \
