@@ -15,8 +15,7 @@ from vpbench.adapters.attentive import CrossAttention, MAPConfig, MAPHead
 from vpbench.adapters.classification import class_weights, fit_probe, predict_probe, probe_spec, target_matrix
 from vpbench.adapters.linear import LinearHead
 from vpbench.adapters.roi import RoIHead, RoIConfig, fit_roi, predict_roi, roi_align, roi_spec
-from vpbench.adapters.temporal import (fit_temporal, giou_loss_1d, predict_temporal, segment_iou, snippet_targets,
-                                       suppress, temporal_spec)
+from vpbench.adapters.temporal import temporal_spec
 from vpbench.adapters.training import (HParams, LoopSettings, cosine_lr_lambda, hp_grid, mean_average_precision,
                                        split_holdout, train_heads)
 from vpbench.errors import RegistryError, VpbenchError
@@ -289,86 +288,6 @@ def test_roi_head_handles_ragged_and_empty_box_lists():
     # A box's scores do not depend on the other boxes of its keyframe.
     alone = predict_roi(spec, head, lambda idx: tokens[idx], [boxes[2][1:2]], order=[2])
     assert np.allclose(alone[0], out[2][1:2], atol=1e-5)
-
-
-# ----------------------------------------------------------------------------------- temporal head
-
-
-def test_snippet_targets_shortest_segment_wins_and_tiny_segments_get_a_snippet():
-    cls, dist, positive = snippet_targets([(0.0, 1.0, 0), (0.25, 0.5, 1), (0.9, 0.91, 2)], 4, 3)
-    # Centres 0.125, 0.375, 0.625, 0.875: snippet 1 lies in both segments, the shorter (class 1) wins;
-    # the 0.01-long segment contains no centre and takes the snippet nearest its middle (index 3).
-    assert positive.tolist() == [True, True, True, True]
-    assert cls.argmax(axis=1).tolist() == [0, 1, 0, 2]
-    assert dist[1] == pytest.approx([0.125, 0.125]) and dist[0] == pytest.approx([0.125, 0.875])
-    assert dist[3] == pytest.approx([0.0, 0.035])  # centre past the segment start: distances clip at 0
-
-
-def test_giou_and_segment_iou_values():
-    same = giou_loss_1d(torch.tensor([[0.2, 0.3]]), torch.tensor([[0.2, 0.3]]))
-    half = giou_loss_1d(torch.tensor([[0.0, 0.5]]), torch.tensor([[0.0, 1.0]]))
-    assert same.item() == pytest.approx(0.0, abs=1e-6) and half.item() == pytest.approx(0.5)
-    assert segment_iou(np.array([0.0, 2.0]), np.array([[1.0, 3.0], [5.0, 6.0]])).tolist() == pytest.approx([1 / 3, 0])
-
-
-def test_soft_nms_decays_and_hard_nms_drops_overlaps():
-    segments = np.array([[0.0, 10.0], [0.5, 10.0], [20.0, 30.0]])
-    scores = np.array([0.9, 0.8, 0.7])
-    kept, kept_scores = suppress(segments, scores, method="hard", sigma=0.75, iou_threshold=0.5, min_score=0.0,
-                                 limit=10)
-    assert kept.tolist() == [[0.0, 10.0], [20.0, 30.0]]
-    kept, kept_scores = suppress(segments, scores, method="soft", sigma=0.75, iou_threshold=0.5, min_score=0.0,
-                                 limit=10)
-    assert len(kept) == 3 and kept_scores[0] == 0.9
-    assert kept_scores[2] == pytest.approx(0.8 * math.exp(-(0.95 ** 2) / 0.75))
-
-
-def sequence_world(num: int, rng: np.random.Generator, prototypes: np.ndarray, snippets: int = 16):
-    features, segments = [], []
-    centres = (np.arange(snippets) + 0.5) / snippets
-    for i in range(num):
-        start = rng.uniform(0.0, 0.5)
-        end = start + rng.uniform(0.2, 0.45)
-        label = i % len(prototypes)
-        x = rng.normal(size=(snippets, prototypes.shape[1])) * 0.5
-        x[(centres >= start) & (centres <= end)] += prototypes[label]
-        features.append(x)
-        segments.append([(start, end, label)])
-    return torch.tensor(np.stack(features), dtype=torch.float32), segments
-
-
-TEMPORAL = {"type": "temporal", "hidden": 32, "layers": 1, "epochs": 30, "batch_size": 16, "lr": 0.002,
-            "weight_decay": 0.0001, "max_detections": 20}
-
-
-def best_iou_and_class(detections, segments, duration):
-    ious, hits = [], []
-    for found, truth in zip(detections, segments):
-        start, end, label, _ = found[0]
-        ious.append(segment_iou(np.array([start, end]) / duration, np.array([truth[0][:2]]))[0])
-        hits.append(label == truth[0][2])
-    return float(np.mean(ious)), float(np.mean(hits))
-
-
-def test_temporal_head_localizes_and_shuffled_annotations_do_not():
-    rng = np.random.default_rng(0)
-    prototypes = rng.normal(size=(3, 24))
-    train, train_segments = sequence_world(48, rng, prototypes)
-    test, test_segments = sequence_world(24, rng, prototypes)
-    spec = temporal_spec(TEMPORAL, 3, 16, seed=0, device="cpu")
-    spec = replace(spec, loop=replace(spec.loop, progress=False))
-    fitted = fit_temporal(spec, lambda idx: train[idx], train_segments, 24)
-    detections = predict_temporal(spec, fitted.head, lambda idx: test[idx], [20.0] * 24)
-    assert all(0 < len(d) <= 20 for d in detections)
-    assert all(0.0 <= s < e <= 20.0 for d in detections for s, e, _, _ in d)
-    iou, accuracy = best_iou_and_class(detections, test_segments, 20.0)
-    assert iou >= 0.6 and accuracy >= 0.9
-
-    shuffled = [train_segments[i] for i in rng.permutation(48)]
-    control = fit_temporal(spec, lambda idx: train[idx], shuffled, 24)
-    control_iou, control_accuracy = best_iou_and_class(
-        predict_temporal(spec, control.head, lambda idx: test[idx], [20.0] * 24), test_segments, 20.0)
-    assert control_accuracy <= 0.6 and control_iou < iou
 
 
 def test_a_grid_needs_two_training_items_to_hold_one_out():

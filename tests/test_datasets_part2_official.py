@@ -176,7 +176,8 @@ def test_chimpact_rows_use_frame_indices_and_processed_videos(tmp_path):
     assert first.meta["keyframe_frame"] == 120 and first.keyframe_s is None
     assert first.boxes[0].action_ids == (1,)  # behaviour 20 is not in this label map
     assert first.video_path == root / "test" / "videos" / f"{CHIMP}.mp4"
-    assert second.frame_span == (0, 64) and second.boxes[0].action_ids == (9,)
+    # Keyframe 10: frames 10 - 32 .. 10 + 31; the sampler repeats frame 0 before the clip (mmaction2 clamps).
+    assert second.frame_span == (-22, 42) and second.boxes[0].action_ids == (9,)
     assert third.video_path.is_dir() and not split.missing  # no .mp4: the extracted frame folder
     write(action / "test_action.csv", f"test/images/{CHIMP},12.5,0.1,0.1,0.3,0.5,1,3\n")
     with pytest.raises(AnnotationError, match=r"test_action.csv: line 1 .*timestamp 12.5 is not a frame index"):

@@ -43,7 +43,7 @@ def test_includes_merge_per_key():
     assert tiny.adapter["heads"] == 2 and tiny.adapter["dropout"] == 0.5
     assert tiny.model == "tiny" and registry.task("msrvtt-retrieval").for_tiny().model == "tiny-lvt"
     crim_top = registry.task("crim13-top")
-    assert crim_top.dataset["options"] == {"view": "top", "clip_frames": 16, "background": "other"}
+    assert crim_top.dataset["options"] == {"view": "top", "background": "other"}
 
 
 def test_resolve_specs():

@@ -84,6 +84,21 @@ def test_clip_range_in_seconds_and_frames():
         clip_range(50, None, clip_span_s=(1.0, 2.0))
     with pytest.raises(ClipSpanError, match="empty or negative"):
         clip_range(50, None, frame_span=(9, 3))
+    with pytest.raises(ClipSpanError, match="empty or negative"):
+        clip_range(50, None, frame_span=(-9, 0))
+
+
+def test_a_frame_span_before_the_video_repeats_its_first_frame():
+    """A clip centred on frame 2 (SlowFast get_sequence / mmaction2 SampleAVAFrames clamp into the video)."""
+    spec = SamplingSpec(frames=8, policy="stride", stride=1)
+    clip = clip_range(50, None, frame_span=(-2, 6))
+    assert clip == (-2, 6)
+    indices, padded = temporal_indices(spec, clip, None)
+    assert indices.tolist() == [[0, 0, 0, 1, 2, 3, 4, 5]] and padded.tolist() == [2]
+    # Both ends: 16 frames at stride 5 around frame 3 of a 20-frame video.
+    spec = SamplingSpec(frames=16, policy="stride", stride=5)
+    indices, padded = temporal_indices(spec, clip_range(20, None, frame_span=(-37, 39)), None)
+    assert indices.tolist() == [[0] * 8 + [3, 8, 13, 18] + [19] * 4] and padded.tolist() == [12]
 
 
 @pytest.mark.parametrize(

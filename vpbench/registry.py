@@ -51,7 +51,7 @@ _SAMPLING_SCHEMA = {
     "stride": (False, int),
     "fps": (False, (int, float)),
     "clip_s": (False, (int, float)),
-    "snippets": (False, int),
+    "temporal_scale": (False, int),
     "temporal_views": (True, int),
     "spatial_views": (True, int),
 }

@@ -11,7 +11,9 @@ Every adapter (linear, MAP, RoI, temporal) trains the same way, so the machinery
   evaluation split is never seen here: a runner hands this module training items only. The grid,
   the held-out scores and the rule are returned so the result can record them.
 * :func:`train_heads` is the loop itself: AdamW, linear warm-up then cosine decay to zero, a
-  seeded shuffle per epoch, one optimizer and schedule per head.
+  seeded shuffle per epoch, one optimizer and schedule per head. A head whose reference code
+  trains otherwise may ask for ``optimizer: adam`` (L2 weight decay) and ``schedule: step``
+  (the lr times ``step_gamma`` every ``step_epochs`` epochs), e.g. G-TAD's ActivityNet recipe.
 
 Items are addressed by integer index; what an index means (a clip's tokens, a keyframe's boxes, a
 video's snippets) is the caller's business: it passes ``load_batch(indices)`` and
@@ -50,6 +52,10 @@ class LoopSettings:
     epochs: int
     batch_size: int
     seed: int = 0
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    step_epochs: int = 1
+    step_gamma: float = 0.1
     warmup_fraction: float = 0.05
     grad_clip: float | None = 1.0
     device: str = "cpu"
@@ -131,8 +137,8 @@ def mean_average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(truth[:, present], scores[:, present], average="macro"))
 
 
-LOOP_KEYS = ("type", "optimizer", "schedule", "epochs", "batch_size", "lr", "lr_grid", "weight_decay",
-             "weight_decay_grid", "warmup_fraction", "grad_clip", "holdout_fraction")
+LOOP_KEYS = ("type", "optimizer", "schedule", "step_epochs", "step_gamma", "epochs", "batch_size", "lr", "lr_grid",
+             "weight_decay", "weight_decay_grid", "warmup_fraction", "grad_clip", "holdout_fraction")
 """``adapter:`` keys every trained head reads (the loop, the grid, the selection)."""
 
 
@@ -149,11 +155,13 @@ def loop_settings(adapter: dict[str, Any], *, seed: int, device: str, descriptio
                   where: str = "adapter") -> LoopSettings:
     """Read the shared loop settings of an ``adapter:`` section, with errors naming the key.
 
-    The loop is AdamW with warm-up + cosine decay; ``optimizer``/``schedule`` may say so and
-    nothing else (a YAML asking for SGD must fail, not run AdamW).
+    The loop is AdamW (or Adam) with warm-up + cosine decay (or step decay); anything else (a
+    YAML asking for SGD) must fail, not run AdamW.
     """
-    read_choice(adapter, "optimizer", "adamw", ("adamw",), where)
-    read_choice(adapter, "schedule", "cosine", ("cosine",), where)
+    optimizer = read_choice(adapter, "optimizer", "adamw", ("adamw", "adam"), where)
+    schedule = read_choice(adapter, "schedule", "cosine", ("cosine", "step"), where)
+    if schedule != "step" and ("step_epochs" in adapter or "step_gamma" in adapter):
+        raise RegistryError(f"{where}: step_epochs/step_gamma only apply to schedule 'step'")
     for key in ("epochs", "batch_size"):
         if key not in adapter:
             raise RegistryError(f"{where}: missing required key '{key}'")
@@ -163,14 +171,18 @@ def loop_settings(adapter: dict[str, Any], *, seed: int, device: str, descriptio
         raise RegistryError(f"{where}.grad_clip must be a positive number or null, got {clip!r}")
     return LoopSettings(epochs=read_int(adapter, "epochs", 1, where),
                         batch_size=read_int(adapter, "batch_size", 1, where), seed=seed,
+                        optimizer=optimizer, schedule=schedule, step_epochs=read_int(adapter, "step_epochs", 1, where),
+                        step_gamma=read_number(adapter, "step_gamma", 0.1, where, upper=1.0),
                         warmup_fraction=warmup, grad_clip=clip, device=device, description=description)
 
 
 def loop_record(loop: LoopSettings, grid: Sequence[HParams]) -> dict[str, Any]:
     """How a head was trained, as every adapter's result records it: one wording for the shared loop."""
+    decay = ("cosine decay to 0" if loop.schedule == "cosine"
+             else f"lr x {loop.step_gamma:g} every {loop.step_epochs} epoch(s)")
     return {
-        "optimizer": "adamw",
-        "schedule": f"linear warm-up ({loop.warmup_fraction:g} of steps) + cosine decay to 0",
+        "optimizer": loop.optimizer,
+        "schedule": f"linear warm-up ({loop.warmup_fraction:g} of steps) + {decay}",
         "epochs": loop.epochs,
         "batch_size": loop.batch_size,
         "grad_clip": loop.grad_clip,
@@ -192,6 +204,18 @@ def cosine_lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], flo
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def step_lr_lambda(steps_per_epoch: int, warmup_steps: int, step_epochs: int, gamma: float
+                   ) -> Callable[[int], float]:
+    """Multiplier of the base lr: linear warm-up from 0, then ``gamma`` per ``step_epochs`` epochs (StepLR)."""
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return gamma ** ((step // steps_per_epoch) // step_epochs)
 
     return factor
 
@@ -220,10 +244,12 @@ def train_heads(
     optimizers, schedulers = [], []
     for head, hp in zip(heads, hparams):
         head.to(settings.device).train()
-        optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=hp.lr,
-                                      weight_decay=hp.weight_decay)
+        kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind([p for p in head.parameters() if p.requires_grad], lr=hp.lr, weight_decay=hp.weight_decay)
         optimizers.append(optimizer)
-        schedulers.append(torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_lr_lambda(total, warmup)))
+        factor = (cosine_lr_lambda(total, warmup) if settings.schedule == "cosine" else
+                  step_lr_lambda(steps_per_epoch, warmup, settings.step_epochs, settings.step_gamma))
+        schedulers.append(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
     generator = seeded(settings.seed)
     last_losses = [math.nan] * len(heads)
     epochs = _progress(range(settings.epochs), settings, f"{settings.description} ({len(heads)} head(s))")

@@ -180,7 +180,8 @@ def _decode(report: TaskReport, entry: SplitReport, data: DatasetSplit, count: i
         try:
             source = open_source(sample.video_path)
             start, end = clip_range(source.num_frames, source.fps, sample.clip_span_s, sample.frame_span)
-            frames = source.read(np.array(sorted({start, (start + end - 1) // 2, end - 1})))
+            # A centred clip may start before frame 0 (the sampler repeats frame 0 there).
+            frames = source.read(np.array(sorted({max(i, 0) for i in (start, (start + end - 1) // 2, end - 1)})))
             if frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ValueError(f"decoder returned shape {frames.shape}")
             entry.decoded += 1

@@ -17,6 +17,9 @@ Conventions (all indices are absolute frame numbers in the video, 0-based):
   convention.
 * A clip with fewer frames than a view needs is padded by repeating its last frame, and the
   number of padded frames is reported per view: short videos are never silently stretched.
+* A ``frame_span`` may start before frame 0 (a clip centred on a frame near the start of a
+  video): the frames before the video repeat frame 0 and count as padded. That is the centred
+  clip of SlowFast/mmaction2 (``get_sequence`` / ``SampleAVAFrames`` clamp indices into the video).
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def clip_range(
 
     A span in seconds takes the frames whose timestamps ``k / fps`` lie in ``[start_s, end_s)``
     (at least one frame). A span running past the end is cut at the last frame; a span that
-    starts after it raises :class:`ClipSpanError`.
+    starts after it raises :class:`ClipSpanError`. A frame span may start before frame 0 (its
+    frames there repeat frame 0, see :func:`temporal_indices`) but must reach frame 0.
     """
     if clip_span_s is not None and frame_span is not None:
         raise ClipSpanError("give clip_span_s or frame_span, not both")
@@ -111,8 +115,8 @@ def clip_range(
         end = max(start + 1, math.ceil(end_s * fps - _EPS))
     elif frame_span is not None:
         start, end = (int(x) for x in frame_span)
-        if start < 0 or end <= start:
-            raise ClipSpanError(f"frame span {start}-{end} is empty or negative (expected 0 <= start < end)")
+        if end <= max(start, 0):
+            raise ClipSpanError(f"frame span {start}-{end} is empty or negative (expected start < end, end > 0)")
     else:
         start, end = 0, num_frames
     if start >= num_frames:
@@ -139,8 +143,8 @@ def temporal_indices(spec: SamplingSpec, clip: tuple[int, int], fps: float | Non
                 raise ClipSpanError("policy 'fps' needs the video's frame rate, which is unknown")
             steps = np.floor(np.arange(frames) * (fps / spec.fps) + _EPS).astype(np.int64)
         offsets = _placed_clips(n, steps, views)
-    padded = (offsets > n - 1).sum(axis=1)
-    return start + np.minimum(offsets, n - 1), padded.astype(np.int64)
+    padded = (offsets > n - 1).sum(axis=1) + (start + offsets < 0).sum(axis=1)
+    return np.maximum(start + np.minimum(offsets, n - 1), 0), padded.astype(np.int64)
 
 
 def _uniform_offsets(n: int, frames: int, views: int) -> np.ndarray:
