@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         started = time.perf_counter()
         try:
-            effective = task.with_variant(args.variant)
+            effective = task.with_variant(args.variant or variant_for_missing_files(task, args, console))
             effective = effective.for_tiny() if args.tiny else effective
             context = RunContext(
                 data_root=resolve_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
@@ -93,6 +93,23 @@ def run(args: argparse.Namespace) -> int:
                       + ", ".join(f["task"] for f in failed))
         return 1
     return 0
+
+
+def variant_for_missing_files(task: TaskConfig, args: argparse.Namespace, console) -> str | None:
+    """The named variant a run falls back to when a user file declared ``without: variant NAME`` is
+    not given (the tiny suite ships every user file its tasks need); said on screen, recorded as the
+    result's variant, so it is never compared with the paper's number."""
+    if args.tiny:
+        return None
+    from rich.markup import escape
+
+    given = _pairs(args.user_file, "--user-file")
+    for key, spec in task.user_file_specs().items():
+        if spec.variant and key not in given:
+            console.print(escape(f"{task.name}: no --user-file {key} ({spec.describe()}); running the named "
+                                 f"variant '{spec.variant}' instead"), style="yellow", highlight=False)
+            return spec.variant
+    return None
 
 
 def resolve_data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
