@@ -150,8 +150,12 @@ class RunLog:
             "items": len(result.features) + len(result.skipped),
             "cache_hits": int(result.cache_hits),
             "cache_misses": int(result.cache_misses),
+            "cache_recomputed": len(result.recomputed),
             "settings_digest": result.settings.get("digest"),
         }
+        if result.recomputed:
+            self.note(f"{name}: {len(result.recomputed)} bad feature cache entries were recomputed "
+                      f"({', '.join(f'{r}: {n}' for r, n in result.recomputed_counts.items())})")
         for reason, count in result.skipped_counts.items():
             self.skip(role or name, f"video_{reason}", count)
         if result.skipped:
