@@ -64,9 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_module(args._module).run(args) or 0)
     except VpbenchError as error:
-        from rich.console import Console
+        from vpbench.console import print_error
 
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        print_error("error:", error)
         return 2
     except KeyboardInterrupt:
         return 130

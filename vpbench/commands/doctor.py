@@ -161,9 +161,11 @@ def _print(reports: list[TaskReport]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from vpbench.console import plain
+
     console = Console()
     for report in reports:
-        table = Table(title=f"{report.task}  ({report.data_dir})", title_justify="left")
+        table = Table(title=f"{report.task}  ({plain(report.data_dir)})", title_justify="left")
         for column in ("split", "samples", "videos found", "missing", "official", "classes", "decoded"):
             table.add_column(column, justify="left" if column == "split" else "right")
         for s in report.splits:
@@ -173,13 +175,14 @@ def _print(reports: list[TaskReport]) -> None:
         console.print(table)
         for s in report.splits:
             for note in s.notes:
-                console.print(f"  [dim]{s.split}: {note}[/]", highlight=False)
+                console.print(f"  [dim]{s.split}: {plain(note)}[/]", highlight=False)
             for path in s.missing_examples:
-                console.print(f"  [dim]{s.split}: missing {path}[/]", highlight=False)
+                console.print(f"  [dim]{s.split}: missing {plain(path)}[/]", highlight=False)
             if s.missing > len(s.missing_examples):
                 console.print(f"  [dim]{s.split}: ... and {s.missing - len(s.missing_examples)} more missing[/]")
         for p in report.problems:
             style = "bold red" if p["severity"] == "error" else "yellow"
-            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {p['message']}", highlight=False)
+            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {plain(p['message'])}", highlight=False,
+                          soft_wrap=True)
         verdict = "[green]ready to run[/]" if report.can_run else "[bold red]cannot run[/]"
         console.print(f"  {report.task}: {verdict}" + ("" if report.problems else " (no problem found)"))

@@ -91,7 +91,9 @@ def _print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report['metric']}: {report['predictions']}", title_justify="left")
+    from vpbench.console import plain
+
+    table = Table(title=f"{report['metric']}: {plain(report['predictions'])}", title_justify="left")
     table.add_column("value")
     table.add_column("", justify="right")
     for key, value in report["scores"].items():
@@ -104,5 +106,5 @@ def _print_table(report: dict) -> None:
         else:
             shown = str(value)
         style = "bold" if key == report["headline"] else None
-        table.add_row(key, shown, style=style)
+        table.add_row(plain(key), plain(shown), style=style)
     Console().print(table)
