@@ -254,9 +254,10 @@ class _Run:
         from tqdm import tqdm
 
         bar = tqdm(total=len(self.misses), desc=f"extract {self.label}", unit="video", disable=not self.progress)
+        samples = iter(loader)
         try:
             waited = time.perf_counter()
-            for sample in loader:
+            for sample in samples:
                 self.timings["wait_s"] += time.perf_counter() - waited
                 self._take(sample, bar)
                 waited = time.perf_counter()
@@ -265,6 +266,10 @@ class _Run:
                 self._pending = []
         finally:
             bar.close()
+            # Stop the workers now, not when a traceback lets go of the iterator (SIGTERM, errors).
+            shutdown = getattr(samples, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
 
     def report(self) -> dict[str, float]:
         return {**self.timings, **{name: float(count) for name, count in self.counts.items()}}
