@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             record = run_task(effective, context)
             record.timings_s.setdefault("total", round(time.perf_counter() - started, 3))
             result = build_result(effective, record, seed=args.seed, tiny=args.tiny)
+            list_left_out(result, args.output)
             path = write_result(args.output, result)
         except VpbenchError as error:
             print_error(f"{task.name} failed:", error, console)
@@ -100,6 +101,26 @@ def run(args: argparse.Namespace) -> int:
         print_error(f"{len(failed)} of {len(tasks)} task(s) failed:", ", ".join(f["task"] for f in failed), console)
         return 1
     return 0
+
+
+LEFT_OUT_LISTED = 100
+"""Items left out (missing video, undecodable...) listed by id in a result; all of them go to a side file."""
+
+
+def list_left_out(result: dict, output: Path) -> None:
+    """Cap ``extra.left_out.items`` at :data:`LEFT_OUT_LISTED` and write the full list beside the
+    result (``<result name>.left_out.json``), so a result stays small however much is missing."""
+    from vpbench.atomic import atomic_write_json
+    from vpbench.results import result_filename
+
+    left_out = result.get("extra", {}).get("left_out")
+    if not left_out:
+        return
+    name = result_filename(result).removesuffix(".json") + ".left_out.json"
+    atomic_write_json(Path(output) / name, {"task": result["task"], "count": left_out["count"],
+                                            "items": left_out["items"]})
+    left_out.update(items=left_out["items"][:LEFT_OUT_LISTED], listed=min(LEFT_OUT_LISTED, left_out["count"]),
+                    file=name)
 
 
 def _write_traceback(output: Path, task_name: str) -> Path:
