@@ -482,3 +482,44 @@ def test_unexpected_error_in_one_task_is_logged_and_the_other_tasks_run(tmp_path
     (log,) = (tmp_path / "results" / "logs").glob("k400-probe-*.log")
     assert "Traceback (most recent call last)" in log.read_text() and "a bug in a reader" in log.read_text()
     assert "diving48-probe failed:" in text and "2 of 2 task(s) failed: k400-probe, diving48-probe" in text
+
+
+def test_duplicate_sample_id_names_the_annotation_file(tmp_path, capsys):
+    root = tmp_path / "data"
+    pairs = root / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
+    pairs.parent.mkdir(parents=True)
+    rows = (FIXTURES / "msrvtt" / "MSRVTT_JSFUSION_test.csv").read_text().replace(";", ",").splitlines()
+    rows[5] = rows[5].replace("ret4,", "ret1,", 1)  # a second row keyed ret1
+    pairs.write_text("\n".join(rows) + "\n")
+    code, err = run_cli(capsys, "run", "--task", "msrvtt-retrieval", "--data-root", root, "--model", "tiny-lvt",
+                        "--output", tmp_path / "out")
+    assert code == 1 and f"{pairs}: sample id 'ret1' appears twice in split 'test_1k' (samples 2 and 5 of" in one_line(err)
+
+
+def test_left_out_items_are_listed_by_id_capped_with_the_full_list_beside_the_result(tmp_path):
+    from types import SimpleNamespace
+
+    from vpbench.commands.run import LEFT_OUT_LISTED, list_left_out
+    from vpbench.datasets import DatasetSplit, MissingVideo
+    from vpbench.families.common import LoadedSplit, RunLog
+    from vpbench.features.extract import ExtractionResult, SkippedItem
+
+    log = RunLog(SimpleNamespace(name="k400-probe"), SimpleNamespace(limit=None))
+    missing = [MissingVideo(f"m{k:03d}", tmp_path / f"m{k:03d}.mp4") for k in range(150)]
+    split = DatasetSplit(task="k400-probe", split="val", samples=[], missing=missing)
+    log.add_split(LoadedSplit("eval", "val", split, samples=[], total=150, without_video=150, limited=False))
+    broken = [SkippedItem("eval/bad", "bad.mp4", "decode_error", "truncated at frame 40")]
+    log.add_extraction("eval", ExtractionResult({}, broken, 0, 1, {}, {}), "eval")
+    record = log.record({}, adapter={"variant": "map"}, model={"name": "tiny"})
+    result = {"task": "k400-probe", "model": {"name": "tiny"}, "adapter": {"variant": "map"}, "seed": 0,
+              "counts": record.counts, "extra": record.extra}
+    list_left_out(result, tmp_path)
+    left_out = result["extra"]["left_out"]
+    assert (left_out["count"], left_out["listed"], len(left_out["items"])) == (151, LEFT_OUT_LISTED, LEFT_OUT_LISTED)
+    assert left_out["items"][0] == {"split": "eval", "reason": "missing_video", "item": "m000",
+                                    "detail": f"expected at {tmp_path / 'm000.mp4'}"}
+    side = json.loads((tmp_path / left_out["file"]).read_text())
+    assert left_out["file"] == "k400-probe__tiny__map__seed0.left_out.json" and side["count"] == 151
+    assert side["items"][-1] == {"split": "eval", "reason": "video_decode_error", "item": "eval/bad", "stage": "eval",
+                                 "detail": "truncated at frame 40"}
+    assert record.counts["skipped"] == {"missing_video": 150, "video_decode_error": 1}
