@@ -128,6 +128,13 @@ def test_non_utf8_prediction_and_result_files_are_named(tmp_path, capsys, comman
     assert code == 2 and f"{bad}: line 2, column 14: byte(s) b'\\xe9' are not UTF-8" in one_line(err)
 
 
+def test_non_utf8_benchmarks_yaml_is_named(tmp_path, capsys):
+    benchmarks = tmp_path / "benchmarks.yaml"
+    benchmarks.write_bytes((REPO / "benchmarks.yaml").read_bytes().replace(b"\n", b"\n# \xfc\n", 1))
+    code, err = run_cli(capsys, "validate", "--benchmarks", benchmarks)
+    assert code == 2 and f"{benchmarks}: line 2, column 3: byte(s) b'\\xfc' are not UTF-8" in one_line(err)
+
+
 def test_directory_given_as_a_prediction_file(tmp_path, capsys):
     folder = tmp_path / "predictions.csv"
     folder.mkdir()
