@@ -259,6 +259,13 @@ def test_prune_by_a_prefix_that_names_no_group_or_several_deletes_nothing(tmp_pa
     assert all((g / "aa" / "entry.safetensors").exists() for g in groups)
     assert run_cli(capsys, "cache", "prune", "--cache-dir", cache, "--group", "ABCD01")[0] == 0
     assert [g.exists() for g in groups] == [False, True]
+    from vpbench.errors import VpbenchError
+    from vpbench.features import FeatureCache
+
+    for bad in ({"digest_prefixes": ("",)}, {"older_than_s": -1.0}, {"max_bytes": -5}):
+        with pytest.raises(VpbenchError, match="prune: "):
+            FeatureCache(cache).prune(**bad)
+    assert groups[1].exists()
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])

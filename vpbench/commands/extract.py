@@ -234,8 +234,10 @@ def _report(summary: dict, as_json: bool) -> None:
     from vpbench.console import plain
 
     table = Table(title=f"vpbench extract -> {plain(summary['out'])}", show_header=False)
-    for name in ("items", "extracted", "cache_hits", "cache_misses", "skipped"):
+    for name in ("items", "extracted", "cache_hits", "cache_misses", "cache_recomputed", "skipped"):
         table.add_row(name, str(summary[name]))
+    for reason, count in summary["cache_recomputed_by_reason"].items():
+        table.add_row(f"  recomputed: {reason}", str(count))
     for reason, count in summary["skipped_by_reason"].items():
         table.add_row(f"  skipped: {reason}", str(count))
     table.add_row("wall time", f"{summary['timings']['wall_s']:.1f} s")
