@@ -268,7 +268,7 @@ def entry_checksum(record: str, dtype: str, shape: list[int], raw) -> str:
     return digest.hexdigest()
 
 
-def _parse_entry(data: bytes) -> tuple[dict, str, list[int], bytes]:
+def _parse_entry(data: bytes) -> tuple[dict, str, list[int], memoryview]:
     """(vpbench record, dtype, shape, raw tensor bytes) of an entry's bytes."""
     size = int.from_bytes(data[:8], "little")
     if len(data) < 8 + size:
@@ -284,14 +284,14 @@ def _canonical(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
-def _tensor_record(data: bytes) -> tuple[str, list[int], bytes]:
-    """(dtype, shape, raw bytes) of the ``features`` tensor of a safetensors blob."""
+def _tensor_record(data: bytes) -> tuple[str, list[int], memoryview]:
+    """(dtype, shape, raw bytes, not copied) of the ``features`` tensor of a safetensors blob."""
     size = int.from_bytes(data[:8], "little")
     info = json.loads(data[8:8 + size])["features"]
     start, end = (8 + size + int(offset) for offset in info["data_offsets"])
     if not 8 + size <= start <= end <= len(data):
         raise ValueError(f"tensor bytes {start}..{end} outside a file of {len(data)}")
-    return str(info["dtype"]), [int(n) for n in info["shape"]], data[start:end]
+    return str(info["dtype"]), [int(n) for n in info["shape"]], memoryview(data)[start:end]
 
 
 def read_metadata(path: Path, data: bytes | None = None) -> dict:
