@@ -115,6 +115,17 @@ class FeatureCache:
         """The stored features, checksum and key verified; bfloat16 entries come back as float32
         (exactly: numpy has no bf16). A bad entry raises :class:`CacheEntryError`."""
         import torch
+
+        tensor = self._load(path, key)
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        return tensor.numpy()
+
+    def verify(self, path: Path, key: str) -> tuple[int, ...]:
+        """The shape of a good entry; checks everything :meth:`read` checks, without converting it."""
+        return tuple(self._load(path, key).shape)
+
+    def _load(self, path: Path, key: str):
         from safetensors import SafetensorError
         from safetensors.torch import load
 
@@ -139,12 +150,9 @@ class FeatureCache:
             raise CacheEntryError(path, "key", f"holds key {record.get('key')}, expected {key} "
                                   "(renamed or copied by hand?)")
         try:
-            tensor = load(data)["features"]
+            return load(data)["features"]
         except (SafetensorError, KeyError) as error:
             raise CacheEntryError(path, "corrupt", f"corrupt ({error})") from None
-        if tensor.dtype == torch.bfloat16:
-            tensor = tensor.float()
-        return tensor.numpy()
 
     @staticmethod
     def touch(path: Path) -> None:

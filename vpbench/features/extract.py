@@ -183,7 +183,7 @@ def extract_features(
         entries[item.item_id] = (path, key)
         if os.path.lexists(path):
             try:
-                found[item.item_id] = tuple(cache.read(path, key).shape)
+                found[item.item_id] = cache.verify(path, key)
             except CacheEntryError as error:
                 recomputed.append(SkippedItem(item.item_id, str(path), error.reason, str(error)))
     expected = (spec.num_views, *encoder.clip_shape(spec)) if found else ()
