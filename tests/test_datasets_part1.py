@@ -92,13 +92,21 @@ def test_charades_official_rows(tmp_path):
     train = read_split(task("charades-probe"), root, "train")
     assert len(train.class_names) == 157 and train.class_names[92] == "Watching/Looking outside of a window"
     by_id = {s.sample_id: s for s in train.samples}
-    assert len(by_id) == 25
+    assert len(by_id) == 27
     first = by_id["46GP8"]
     assert first.labels == (92, 147) and first.duration_s == 24.83 and first.video_path is not None
     assert [(s.label, s.start_s, s.end_s) for s in first.segments] == [(92, 11.9, 21.2), (147, 0.0, 12.6)]
     assert by_id["0IH69"].labels == () and by_id["0IH69"].segments == ()
     assert by_id["N11GT"].labels == (75, 98, 127, 153)  # a row whose quoted script contains commas
-    assert "1 of 25 videos have no action" in train.notes[0]
+    assert "1 of 27 videos have no action" in train.notes[0]
+    # Real rows whose actions end before they start: the video keeps the class (as the dataset
+    # authors' loader does), the span, which covers no frame, is not a segment; the run says so.
+    reversed_row = by_id["00SL4"]
+    assert reversed_row.labels == (0, 1, 8, 71, 81, 112, 113)
+    assert {s.label for s in reversed_row.segments} == {0, 1, 8, 112, 113}
+    assert reversed_row.meta["reversed_spans"] == ["c071 18.00 10.00", "c081 18.00 10.00"]
+    assert by_id["LEOL6"].labels == (9, 12, 107, 109, 128) and len(by_id["LEOL6"].segments) == 3
+    assert train.notes[1].startswith("4 action span(s) in 2 video(s) end before they start (00SL4: c071 18.00 10.00")
     test = read_split(task("charades-zeroshot"), root, "test")
     assert len(test.samples) == 15 and test.samples[0].sample_id == "YSKX3"
     assert test.samples[0].labels == (75, 76, 77, 79, 80)

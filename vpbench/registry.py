@@ -587,11 +587,10 @@ def _kind_name(kind: Any) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
+    from vpbench.textio import read_text
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise RegistryError(f"{path}: file not found") from None
+        return yaml.safe_load(read_text(path, what="a YAML file", error=RegistryError))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -46,6 +46,7 @@ from vpbench.datasets.sample import DatasetSplit, MissingVideo, Sample
 from vpbench.datasets.tabular import index_table, parse_number, read_lines, require_file
 from vpbench.errors import AnnotationError, RegistryError
 from vpbench.registry import TaskConfig
+from vpbench.textio import read_text
 
 HEADER = "caltech behavior annotator - annotation file"
 STREAM = re.compile(r"^S(\d+):")
@@ -132,7 +133,8 @@ def read_split_list(path: Path) -> list[tuple[int, str]]:
 
 def read_annotation(path: Path) -> tuple[list[str], list[tuple[int, int, str, int]]]:
     """(configured behaviour names, S1 bouts as (start, end, behaviour, line)) of one annotator file."""
-    raw = require_file(path, "the video's Caltech Behavior Annotator file").read_text(encoding="utf-8-sig").splitlines()
+    what = "the video's Caltech Behavior Annotator file"
+    raw = read_text(require_file(path, what), what=what, error=AnnotationError).splitlines()
     header_line = next((number for number, text in enumerate(raw, start=1) if text.strip()), 1)
     if not raw or raw[header_line - 1].strip().lower() != HEADER:
         raise AnnotationError(f"{path}: line {header_line}: expected the header "

@@ -65,7 +65,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     predictions, references = _write_files(task, context, variant, class_names, eval_features.samples, scores,
                                            spec.multilabel)
     metric_scores, details = score_metrics(task, predictions, references, log, family="a probe",
-                                           scorable=("classification", "multilabel_map"),
+                                           scorable=("classification", "multilabel_map", "macro_f1"),
                                            options=lambda metric: _metric_options(metric, class_names, log))
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
@@ -124,12 +124,13 @@ def _metric_options(metric: dict[str, Any], class_names: list[str], log: RunLog)
     options = dict(metric.get("options", {}))
     if metric["name"] == "classification":
         return {"classes": options.get("classes", "present")}
-    excluded = list(options.get("exclude_classes", []))  # multilabel_map, the only other metric a probe scores
+    excluded = list(options.get("exclude_classes", []))  # multilabel_map or macro_f1
     for name in excluded:
         if name not in class_names:
             log.note(f"metric option exclude_classes names '{name}', which is not a class of this dataset: "
                      f"nothing to exclude for it")
-    return {"classes": [k for k, name in enumerate(class_names) if name not in excluded]}
+    conventions = {key: options[key] for key in ("convention", "empty_classes") if key in options}  # multilabel_map
+    return {"classes": [k for k, name in enumerate(class_names) if name not in excluded], **conventions}
 
 
 def _fingerprint(task: TaskConfig, spec: ProbeSpec, class_names: list[str], adapter: dict[str, Any],

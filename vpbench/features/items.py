@@ -6,6 +6,7 @@ clip span); the extractor needs nothing else. This module must never read a vide
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Iterable
@@ -49,9 +50,12 @@ class WorkItem:
 def _pair(item_id: str, name: str, value, kind) -> tuple:
     try:
         first, second = value
-        return kind(first), kind(second)
-    except (TypeError, ValueError):
+        start, end = kind(first), kind(second)
+    except (TypeError, ValueError, OverflowError):
         raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected two numbers (start, end)") from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected finite numbers with 0 <= start <= end")
+    return start, end
 
 
 def check_unique(items: Iterable[WorkItem]) -> list[WorkItem]:
