@@ -16,8 +16,9 @@ from vpbench.adapters.classification import class_weights, fit_probe, predict_pr
 from vpbench.adapters.linear import LinearHead
 from vpbench.adapters.roi import RoIHead, RoIConfig, fit_roi, predict_roi, roi_align, roi_spec
 from vpbench.adapters.temporal import temporal_spec
-from vpbench.adapters.training import (HParams, LoopSettings, cosine_lr_lambda, hp_grid, mean_average_precision,
-                                       split_holdout, train_heads)
+from vpbench.adapters.training import (HParams, LoopSettings, ViewSchedule, cosine_lr_lambda, hp_grid,
+                                       loop_settings, mean_average_precision, parameter_groups, split_holdout,
+                                       train_heads)
 from vpbench.errors import RegistryError, VpbenchError
 
 
@@ -100,6 +101,72 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert factor(2) == pytest.approx(1.0) and factor(6) == pytest.approx(0.5) and factor(10) == pytest.approx(0.0)
 
 
+def test_cosine_from_start_is_tf_linear_warmup_around_cosine_decay():
+    # TF Model Garden: lr(s) = cos_decay(s) after warm-up, with cos_decay counted from step 0 over
+    # all 10 steps; during warm-up a straight line from 0 to cos_decay(warmup).
+    factor = cosine_lr_lambda(total_steps=10, warmup_steps=2, from_start=True)
+    at_warmup_end = 0.5 * (1 + math.cos(math.pi * 2 / 10))
+    assert factor(0) == 0.0 and factor(1) == pytest.approx(at_warmup_end / 2)
+    assert factor(2) == pytest.approx(at_warmup_end) and factor(5) == pytest.approx(0.5)
+    assert factor(10) == pytest.approx(0.0)
+    settings = loop_settings({"epochs": 1, "batch_size": 2, "schedule": "cosine_from_start",
+                              "weight_decay_skips": ["norm", "bias"]}, seed=0, device="cpu", description="t")
+    assert settings.schedule == "cosine_from_start" and settings.weight_decay_skips == ("bias", "norm")
+    with pytest.raises(RegistryError, match="adapter.schedule is 'step'"):
+        loop_settings({"epochs": 1, "batch_size": 2, "schedule": "step"}, seed=0, device="cpu", description="t")
+    with pytest.raises(RegistryError, match="adapter.weight_decay_skips"):
+        loop_settings({"epochs": 1, "batch_size": 2, "weight_decay_skips": ["LayerNorm"]}, seed=0, device="cpu",
+                      description="t")
+
+
+def test_weight_decay_skips_biases_and_norm_layers_as_videoglue_excludes_them():
+    head = MAPHead(8, 3, MAPConfig(heads=2, hidden=8))
+    groups = parameter_groups(head, 0.1, ("bias", "norm"))
+    names = {id(p): n for n, p in head.named_parameters()}
+    decayed = sorted(names[id(p)] for p in groups[0]["params"])
+    skipped = sorted(names[id(p)] for p in groups[1]["params"])
+    assert groups[0]["weight_decay"] == 0.1 and groups[1]["weight_decay"] == 0.0
+    assert decayed == ["classifier.weight", "pool.key_value.weight", "pool.out.weight", "pool.query.weight", "query"]
+    assert skipped == ["classifier.bias", "pool.key_value.bias", "pool.out.bias", "pool.query.bias",
+                       "token_norm.bias", "token_norm.weight"]
+    everything = parameter_groups(head, 0.1, ())
+    assert len(everything) == 1 and len(everything[0]["params"]) == len(list(head.parameters()))
+
+
+def test_view_schedule_uses_one_view_per_item_per_epoch_and_cycles_through_all():
+    schedule = ViewSchedule(num_items=50, views=4, seed=3)
+    epochs = np.stack([schedule.at(e) for e in range(8)])  # [epoch, item]
+    assert epochs.shape == (8, 50) and set(np.unique(epochs)) == {0, 1, 2, 3}
+    for item in range(50):  # any 4 consecutive epochs visit each of the item's views once
+        assert sorted(epochs[1:5, item]) == [0, 1, 2, 3]
+    assert len(set(epochs[0])) == 4  # one epoch's batches mix the views
+    assert np.array_equal(ViewSchedule(50, 4, 3).at(6), epochs[6])
+    assert not np.array_equal(ViewSchedule(50, 4, 4).at(0), epochs[0])
+    assert ViewSchedule(5, 1, 0).at(7).tolist() == [0] * 5
+
+
+def test_probe_trains_on_the_scheduled_view_and_scores_the_holdout_on_every_view():
+    rng = np.random.default_rng(4)
+    train, labels = clustered(40, 4, rng, rng.normal(size=(4, 16)), views=3)  # [40 items, 3 views, 8, 16]
+    asked: dict[int, set[int]] = {}
+
+    def load(items, views):
+        for item, view in zip(items, views):
+            asked.setdefault(item, set()).add(view)
+        return train[items, views]
+
+    spec = quiet(probe_spec({**PROBE, "epochs": 2, "lr_grid": [0.0, 0.003]}, 4, seed=1, device="cpu"))
+    fitted = fit_probe(spec, load, labels.tolist(), 16, views=3)
+    # Two epochs train on two of each item's three views (the schedule's); the held-out items are
+    # also scored on the mean over all three views, so exactly they were asked for every view.
+    schedule = ViewSchedule(40, 3, 1)
+    _, held = split_holdout(40, 0.2, 1, strata=labels.tolist())
+    assert fitted.selection["holdout_items"] == len(held) == 8
+    assert sorted(item for item, views in asked.items() if views == {0, 1, 2}) == held
+    for item in set(range(40)) - set(held):
+        assert asked[item] == {int(schedule.at(0)[item]), int(schedule.at(1)[item])}
+
+
 def test_holdout_is_disjoint_seeded_and_spans_the_classes():
     labels = [k % 6 for k in range(48)]
     fit, held = split_holdout(48, 0.25, seed=3, strata=labels)
@@ -147,6 +214,14 @@ def clustered(num: int, classes: int, rng: np.random.Generator, prototypes: np.n
     return torch.tensor(noise + 1.5 * signal, dtype=torch.float32), labels
 
 
+def one_view(features: torch.Tensor):
+    """A training loader over one view per item (``views`` must all be 0)."""
+    def load(items, views):
+        assert set(views) == {0}
+        return features[items]
+    return load
+
+
 PROBE = {"type": "map", "heads": 2, "hidden": 16, "dropout": 0.1, "epochs": 15, "batch_size": 16,
          "lr_grid": [0.0, 0.003], "weight_decay": 0.0001, "label_smoothing": 0.1, "classifier_l2": 1.5e-5,
          "holdout_fraction": 0.2}
@@ -158,7 +233,7 @@ def test_probe_learns_single_label_and_chooses_on_the_training_holdout():
     train, train_labels = clustered(64, 4, rng, prototypes)
     test, test_labels = clustered(32, 4, rng, prototypes, views=2)
     spec = quiet(probe_spec(PROBE, 4, seed=0, device="cpu"))
-    fitted = fit_probe(spec, lambda idx: train[idx], train_labels.tolist(), 16)
+    fitted = fit_probe(spec, one_view(train), train_labels.tolist(), 16)
     # lr 0 cannot learn: the held-out part of TRAIN must prefer 0.003, and the record says how.
     assert fitted.selection["selected"]["lr"] == 0.003
     assert fitted.selection["holdout_items"] == 13 and fitted.selection["fit_items"] == 51
@@ -168,7 +243,7 @@ def test_probe_learns_single_label_and_chooses_on_the_training_holdout():
     assert (scores.argmax(axis=1) == test_labels).mean() >= 0.9
 
     shuffled = rng.permutation(train_labels)
-    control = fit_probe(replace(spec, grid=(HParams(0.003, 0.0001),)), lambda idx: train[idx], shuffled.tolist(), 16)
+    control = fit_probe(replace(spec, grid=(HParams(0.003, 0.0001),)), one_view(train), shuffled.tolist(), 16)
     control_scores = predict_probe(spec, control.head, lambda idx: test[idx], 32)
     assert (control_scores.argmax(axis=1) == test_labels).mean() <= 0.5
 
@@ -189,7 +264,7 @@ def test_probe_multilabel_and_class_balanced_settings():
     test = make(test_items).unsqueeze(1)
     spec = quiet(probe_spec({**PROBE, "multilabel": True, "label_smoothing": 0.0, "lr_grid": [0.003]}, 3,
                             seed=0, device="cpu"))
-    fitted = fit_probe(spec, lambda idx: train[idx], labels, 16)
+    fitted = fit_probe(spec, one_view(train), labels, 16)
     assert fitted.selection["rule"].startswith("single setting")
     scores = predict_probe(spec, fitted.head, lambda idx: test[idx], 24)
     truth = target_matrix(test_items, 3, multilabel=True).numpy()
@@ -233,8 +308,12 @@ def test_probe_is_deterministic_given_the_seed():
     rng = np.random.default_rng(2)
     train, labels = clustered(32, 4, rng, rng.normal(size=(4, 16)))
     spec = quiet(probe_spec({**PROBE, "epochs": 3}, 4, seed=5, device="cpu"))
-    runs = [predict_probe(spec, fit_probe(spec, lambda idx: train[idx], labels.tolist(), 16).head,
+    runs = [predict_probe(spec, fit_probe(spec, one_view(train), labels.tolist(), 16).head,
                           lambda idx: train[idx].unsqueeze(1), 32) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+    views, _ = clustered(32, 4, rng, rng.normal(size=(4, 16)), views=3)
+    runs = [predict_probe(spec, fit_probe(spec, lambda items, chosen: views[items, chosen], labels.tolist(), 16,
+                                          views=3).head, lambda idx: views[idx], 32) for _ in range(2)]
     assert np.array_equal(runs[0], runs[1])
 
 

@@ -54,6 +54,10 @@ _SAMPLING_SCHEMA = {
     "temporal_scale": (False, int),
     "temporal_views": (True, int),
     "spatial_views": (True, int),
+    "short_side_ratio": (False, (int, float)),
+    "pad": (False, str),
+    "train_views": (False, int),
+    "train_augment": (False, dict),
 }
 _DATASET_SCHEMA = {
     "name": (True, str),
@@ -92,7 +96,7 @@ _TASK_SCHEMA = {
     "tiny": (False, {"sampling": (False, dict), "adapter": (False, dict), "features": (False, dict),
                      "dataset": (False, dict)}),
 }
-_SAMPLING_POLICIES = ("uniform", "stride", "fps")
+_SAMPLING_POLICIES = ("uniform", "stride", "fps", "segments")
 _BENCHMARK_REQUIRED = {"id": str, "task": str, "group": str, "metric": str, "prev_best": (int, float),
                        "prev_best_model": str}
 _BENCHMARK_OPTIONAL = {"paper_b": (int, float), "paper_g": (int, float), "paper_b_1b": (int, float),

@@ -11,9 +11,12 @@ grid (``lr_grid`` / ``weight_decay_grid``) chosen on ``holdout_fraction`` of the
 At test time every clip has V views (temporal x spatial crops); each view is scored alone and the
 probabilities (softmax, or sigmoid for multi-label) are averaged, as VideoGLUE and V-JEPA do.
 
-Features come through a loader ``load(indices) -> Tensor``: ``[b, L, D]`` tokens (or ``[b, D]``
-globals) for training, ``[b, V, L, D]`` (or ``[b, V, D]``) for prediction. This module never
-reads files and never sees the evaluation split during training.
+Training features come through ``load_train(items, views) -> Tensor``: ``[b, L, D]`` tokens (or
+``[b, D]`` globals), view ``views[k]`` of item ``items[k]``; with several cached augmented views
+per item each epoch trains on one of them (:class:`~vpbench.adapters.training.ViewSchedule`), and
+a held-out item is scored on the mean of its views' probabilities. Prediction takes
+``load(indices) -> [b, V, L, D]`` (or ``[b, V, D]``). This module never reads files and never
+sees the evaluation split during training.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from torch import Tensor, nn
 from vpbench.adapters import eql
 from vpbench.adapters.attentive import MAPConfig, MAPHead
 from vpbench.adapters.linear import LinearHead
-from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
-                                       loop_record, loop_settings, mean_average_precision, read_bool, read_choice,
+from vpbench.adapters.training import (Fitted, HParams, LoopSettings, ViewSchedule, check_keys, fit_with_selection,
+                                       hp_grid, loop_record, loop_settings, mean_average_precision, read_bool,
+                                       read_choice,
                                        read_int, read_number)
 from vpbench.errors import RegistryError
 
 FeatureLoader = Callable[[list[int]], Tensor]
+ViewLoader = Callable[[list[int], list[int]], Tensor]
 HEAD_TYPES = ("map", "linear")
 PROBE_KEYS = ("heads", "hidden", "queries", "depth", "mlp", "dropout", "multilabel", "label_smoothing",
               "class_balanced", "loss", "eql_lambda", "classifier_l2", "refit")
@@ -187,9 +192,13 @@ def selection_score(spec: ProbeSpec, scores: np.ndarray, targets: Tensor) -> flo
     return float(np.mean(predicted == truth))
 
 
-def fit_probe(spec: ProbeSpec, load_train: FeatureLoader, labels: Sequence[int | Sequence[int]],
-              dim: int) -> Fitted:
-    """Train the probe on training items (all of them, after choosing the grid point on a held-out part)."""
+def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Sequence[int]], dim: int,
+              views: int = 1) -> Fitted:
+    """Train the probe on training items (all of them, after choosing the grid point on a held-out part).
+
+    ``views`` cached training views per item: epoch ``e`` trains on the view
+    :class:`ViewSchedule` picks for it.
+    """
     targets = target_matrix(labels, spec.num_classes, spec.multilabel)
     weights = class_weights(targets, spec.num_classes, spec.multilabel).to(spec.loop.device) \
         if spec.class_balanced else None
@@ -197,23 +206,29 @@ def fit_probe(spec: ProbeSpec, load_train: FeatureLoader, labels: Sequence[int |
         multi_hot = targets if spec.multilabel else eql.one_hot(targets, spec.num_classes)
         weights = eql.tail_mask(eql.class_frequencies(multi_hot), spec.eql_lambda).to(spec.loop.device)
     device = spec.loop.device
+    schedule = ViewSchedule(len(targets), views, spec.loop.seed)
+    current = {"views": schedule.at(0)}
 
     def load_batch(indices: list[int]) -> tuple[Tensor, Tensor]:
-        return load_train(indices).to(device, torch.float32), targets[indices].to(device)
+        features = load_train(indices, current["views"][indices].tolist())
+        return features.to(device, torch.float32), targets[indices].to(device)
 
     def loss_fn(head: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         features, batch_targets = batch
         return classification_loss(spec, head, head(features), batch_targets, weights)
 
+    def every_view(indices: list[int]) -> Tensor:
+        return torch.stack([load_train(indices, [v] * len(indices)) for v in range(views)], dim=1)
+
     def score_fn(head: nn.Module, indices: list[int]) -> float:
-        scores = predict_probe(spec, head, lambda idx: load_train(idx).unsqueeze(1), len(indices),
-                               order=indices)
+        scores = predict_probe(spec, head, every_view, len(indices), order=indices)
         return selection_score(spec, scores, targets[indices])
 
     return fit_with_selection(
         lambda: build_head(spec, dim), spec.grid, len(targets), load_batch, loss_fn, score_fn, spec.loop,
         holdout_fraction=spec.holdout_fraction, score_name=spec.selection_score, refit=spec.refit,
-        strata=None if spec.multilabel else targets.tolist())
+        strata=None if spec.multilabel else targets.tolist(),
+        on_epoch=lambda epoch: current.update(views=schedule.at(epoch)))
 
 
 @torch.no_grad()

@@ -229,8 +229,11 @@ def read_splits(task: TaskConfig, context: RunContext, log: RunLog,
 def sampling_spec(task: TaskConfig, *, views: bool = True, resize: str = "short_side"):
     """The :class:`~vpbench.video.SamplingSpec` of ``task.sampling``; ``views=False`` gives one centred view.
 
-    Training features use one view (the centre clip and crop), evaluation features every
-    temporal x spatial view the task asks for, whose scores the adapter averages.
+    Training features use one view (the centre clip and crop, or the augmented views of
+    :mod:`vpbench.families.train_views`), evaluation features every temporal x spatial view the
+    task asks for, whose scores the adapter averages. ``sampling.short_side_ratio`` (crops cut
+    from a larger resized frame) and ``sampling.pad`` apply to the ``short_side`` resize only
+    and to every view respectively.
     """
     from vpbench.video import SamplingSpec
 
@@ -242,7 +245,8 @@ def sampling_spec(task: TaskConfig, *, views: bool = True, resize: str = "short_
         fps=float(sampling["fps"]) if policy == "fps" else None,
         temporal_views=int(sampling["temporal_views"]) if views else 1,
         spatial_views=int(sampling["spatial_views"]) if views else 1,
-        resize=resize)
+        resize=resize, pad=sampling.get("pad", "repeat_last"),
+        short_side_ratio=float(sampling.get("short_side_ratio", 1.0)) if resize == "short_side" else 1.0)
 
 
 def load_encoder(context: RunContext, log: RunLog):

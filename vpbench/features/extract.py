@@ -147,6 +147,11 @@ def extract_features(
     """
     started = time.perf_counter()
     items = check_unique(items)
+    mismatched = next((item for item in items if (item.augment is None) != (spec.augment is None)), None)
+    if mismatched is not None:
+        raise VpbenchError(f"work item {mismatched.item_id!r}: augmented views need a SamplingSpec with "
+                           f"'augment' and items naming their view (spec.augment={spec.augment!r}, "
+                           f"item.augment={mismatched.augment!r})")
     if batch_size < 1 or workers < 0:
         raise VpbenchError(f"batch_size={batch_size} must be >= 1 and workers={workers} >= 0")
     if identity not in ("stat", "content"):

@@ -59,6 +59,7 @@ class DecodeDataset:
                 frame_span=item.frame_span,
                 fps=item.fps,
                 timeout_s=self.timeout_s,
+                augment_view=item.augment,
             )
         except VideoDecodeFailure as failure:
             return Decoded(position, None, None, failure, time.perf_counter() - start)
