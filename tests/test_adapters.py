@@ -112,8 +112,8 @@ def test_cosine_from_start_is_tf_linear_warmup_around_cosine_decay():
     settings = loop_settings({"epochs": 1, "batch_size": 2, "schedule": "cosine_from_start",
                               "weight_decay_skips": ["norm", "bias"]}, seed=0, device="cpu", description="t")
     assert settings.schedule == "cosine_from_start" and settings.weight_decay_skips == ("bias", "norm")
-    with pytest.raises(RegistryError, match="adapter.schedule is 'step'"):
-        loop_settings({"epochs": 1, "batch_size": 2, "schedule": "step"}, seed=0, device="cpu", description="t")
+    with pytest.raises(RegistryError, match="adapter.schedule is 'linear'"):
+        loop_settings({"epochs": 1, "batch_size": 2, "schedule": "linear"}, seed=0, device="cpu", description="t")
     with pytest.raises(RegistryError, match="adapter.weight_decay_skips"):
         loop_settings({"epochs": 1, "batch_size": 2, "weight_decay_skips": ["LayerNorm"]}, seed=0, device="cpu",
                       description="t")

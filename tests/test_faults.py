@@ -447,13 +447,14 @@ def test_stopped_extraction_leaves_no_process_and_no_partial_output(clips, tmp_p
         assert len(helpers) >= 4, helpers  # vpbench, fork server, resource tracker, 2 workers
         child.send_signal(stop)
         code = child.wait(30)
-        deadline = time.monotonic() + 5
+        # A worker inside a decord call notices only when the call returns: allow for a loaded machine.
+        deadline = time.monotonic() + 10
         while session_processes(child.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         survivors = session_processes(child.pid)
     finally:
         child.kill()
-    assert survivors == [], f"alive 5 s after {stop.name}: {survivors}"
+    assert survivors == [], f"alive 10 s after {stop.name}: {survivors}"
     assert 3 <= len(entries(cache)) < 300
     assert not list(cache.rglob("*.tmp")) and not (out / "extraction.json").exists()
     if stop == signal.SIGTERM:

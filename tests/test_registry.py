@@ -227,9 +227,13 @@ def test_a_task_without_protocol_sources_is_refused_by_validate(tree, capsys):
     args = ["validate", "--tasks-dir", str(tree / "tasks"), "--benchmarks", str(tree / "benchmarks.yaml")]
     assert main(args) == 0
     assert "every task names its protocol sources" in capsys.readouterr().out
-    shared = yaml.safe_load((tree / "tasks/_base.yaml").read_text())["protocol"]["sources"]
-    dropped = "\n".join(f"    {choice}: null" for choice in shared)
-    _edit(tree / "tasks/k400-probe.yaml", "description:", f"protocol:\n  sources:\n{dropped}\ndescription:")
+    # Null out every source the task inherits or states: what is left is an empty record.
+    choices = [entry["choice"] for entry in load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+               .task("k400-probe").protocol_record()["sources"]]
+    path = tree / "tasks/k400-probe.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("protocol", {})["sources"] = {choice: None for choice in choices}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(args) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert "k400-probe.yaml: key 'protocol.sources' is empty" in err

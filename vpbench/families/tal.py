@@ -239,7 +239,8 @@ def _video_class_scores(spec: TemporalSpec, context: RunContext, log: RunLog, cl
     probe = probe_spec(spec.video_classifier, len(class_names), seed=context.seed, device=context.device,
                        where="adapter.video_classifier")
     labels = [tuple(sorted({label for _, _, label in video})) for video in segments]
-    fitted = fit_probe(probe, _loader(train_features), labels, train_features.shape[-1])
+    load_train = _loader(train_features)
+    fitted = fit_probe(probe, lambda items, _views: load_train(items), labels, train_features.shape[-1])
     load_eval = _loader(eval_features)
     probabilities = predict_probe(probe, fitted.head, lambda idx: load_eval(idx).unsqueeze(1), len(eval_videos))
     return list(probabilities), {"source": "vpbench-trained video classifier (variant own-classifier)",

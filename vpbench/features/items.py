@@ -41,7 +41,8 @@ class WorkItem:
         if self.clip_span_s is not None:
             object.__setattr__(self, "clip_span_s", _pair(self.item_id, "clip_span_s", self.clip_span_s, float))
         if self.frame_span is not None:
-            object.__setattr__(self, "frame_span", _pair(self.item_id, "frame_span", self.frame_span, int))
+            object.__setattr__(self, "frame_span", _pair(self.item_id, "frame_span", self.frame_span, int,
+                                                              from_zero=False))
         if self.fps is not None and not float(self.fps) > 0:
             raise VpbenchError(f"work item {self.item_id!r}: fps={self.fps!r}, expected a positive frame rate")
         if self.augment is not None and not isinstance(self.augment, AugmentedView):
@@ -56,14 +57,17 @@ class WorkItem:
         return key
 
 
-def _pair(item_id: str, name: str, value, kind) -> tuple:
+def _pair(item_id: str, name: str, value, kind, from_zero: bool = True) -> tuple:
+    """``(start, end)`` checked; a frame span may start before frame 0 (a clip centred on a frame near
+    the start of a video repeats frame 0, see :mod:`vpbench.video.sampling`), a span in seconds may not."""
     try:
         first, second = value
         start, end = kind(first), kind(second)
     except (TypeError, ValueError, OverflowError):
         raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected two numbers (start, end)") from None
-    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
-        raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected finite numbers with 0 <= start <= end")
+    if not (math.isfinite(start) and math.isfinite(end) and start <= end and (start >= 0 or not from_zero)):
+        bound = "0 <= start <= end" if from_zero else "start <= end"
+        raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected finite numbers with {bound}")
     return start, end
 
 
