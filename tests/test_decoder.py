@@ -279,8 +279,8 @@ def test_tiny_lm_and_resampler_caption_planted_facts_far_above_a_shuffled_video_
     references = [[f"a {c} {s} moves {d}"] for c, s, d in eval_facts]
 
     def caption(model):
-        return decoder.generate_texts(model, lambda p: eval_tokens[list(p)], [Example(i, "A video of") for i in range(24)],
-                                      max_new_tokens=32, batch_size=8)
+        return decoder.generate_texts(model, lambda p: eval_tokens[list(p)],
+                                      [Example(i, "A video of") for i in range(24)], max_new_tokens=32, batch_size=8)
 
     captions = [caption(model) for model in (trained, control)]
     cider = [100 * cider_d(texts, references)[0] for texts in captions]

@@ -22,7 +22,8 @@ def test_msrvtt_qa_closed_vocabulary_run_writes_answers_that_rescore_to_the_resu
     result, context = run_tiny_task("msrvtt-qa", tmp_path, adapter={"steps": 4}, options={"lm": str(lm_folder)})
 
     assert result["counts"]["evaluated"] == 72  # 3 questions a clip
-    assert result["counts"]["train_items"] == CORPUS_EXAMPLES and result["fingerprint"]["training_data"]["source"] == "corpus"
+    assert result["counts"]["train_items"] == CORPUS_EXAMPLES
+    assert result["fingerprint"]["training_data"]["source"] == "corpus"
     features = result["counts"]["features"]
     assert set(features) == {"eval", "corpus"} and features["eval"]["items"] == 24  # each video encoded once
     train = result["fingerprint"]["splits"]["train"]  # the target's train split: text only

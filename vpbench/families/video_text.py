@@ -144,7 +144,8 @@ def _train_texts(task: TaskConfig, context: RunContext, log: RunLog, keep: Calla
         split = read_split(task, context.data_root, name, context.user_files)
     samples = [s for s in split.samples if keep(s)]
     log.fingerprint.setdefault("splits", {})["train"] = {
-        "name": name, "sha256": split.split_sha256(), "annotation_files": [Path(p).name for p in split.annotation_files],
+        "name": name, "sha256": split.split_sha256(),
+        "annotation_files": [Path(p).name for p in split.annotation_files],
         "samples_in_split": len(split.samples), "samples_used": len(samples), "limited": False,
         "used_as": "text only (few-shot demonstrations, closed vocabulary); no video of this split is read"}
     if not samples:
