@@ -81,7 +81,8 @@ def test_zero_shot_captioning_trains_the_resampler_once_on_the_corpus_and_anothe
     resampler = result["adapter"]["resampler"]
     assert resampler["reused"] is False and Path(resampler["path"]).is_file()
     assert Path(resampler["path"]).is_relative_to(context.cache_dir)
-    assert result["adapter"]["lm"]["source"] == str(lm_folder) and result["fingerprint"]["lm"]["class"] == "GPT2LMHeadModel"
+    assert result["adapter"]["lm"]["source"] == str(lm_folder)
+    assert result["fingerprint"]["lm"]["class"] == "GPT2LMHeadModel"
     assert len(result["adapter"]["train_loss_by_pass"]) == 1  # 6 steps of 16: part of one pass
     protocol = result["protocol"]
     assert protocol["variant"] is None and {"lm", "corpus", "lm_option"} <= {d["id"] for d in protocol["deviations"]}
@@ -147,5 +148,5 @@ def test_zero_shot_tiny_lm_run_beats_its_shuffled_video_control_on_another_datas
     assert control["adapter"]["variant"] == "resampler-tiny-gpt2-shuffled-videos"
     assert control["adapter"]["resampler"]["key"] != trained["adapter"]["resampler"]["key"]
     assert control["fingerprint"]["shuffled_train_labels"] is True
-    assert trained["scores"]["CIDEr"] >= control["scores"]["CIDEr"] + 50, (trained["scores"], control["scores"])
+    assert trained["scores"]["CIDEr"] >= control["scores"]["CIDEr"] + 150, (trained["scores"], control["scores"])
     assert Path(trained["extra"]["predictions"]["captions"]) != Path(control["extra"]["predictions"]["captions"])
