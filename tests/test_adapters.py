@@ -15,10 +15,10 @@ from vpbench.adapters.attentive import CrossAttention, MAPConfig, MAPHead
 from vpbench.adapters.classification import class_weights, fit_probe, predict_probe, probe_spec, target_matrix
 from vpbench.adapters.linear import LinearHead
 from vpbench.adapters.roi import RoIHead, RoIConfig, fit_roi, predict_roi, roi_align, roi_spec
-from vpbench.adapters.temporal import (fit_temporal, giou_loss_1d, predict_temporal, segment_iou, snippet_targets,
-                                       suppress, temporal_spec)
-from vpbench.adapters.training import (HParams, LoopSettings, cosine_lr_lambda, hp_grid, mean_average_precision,
-                                       split_holdout, train_heads)
+from vpbench.adapters.temporal import temporal_spec
+from vpbench.adapters.training import (HParams, LoopSettings, ViewSchedule, cosine_lr_lambda, hp_grid,
+                                       loop_settings, mean_average_precision, parameter_groups, split_holdout,
+                                       train_heads)
 from vpbench.errors import RegistryError, VpbenchError
 
 
@@ -101,6 +101,72 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert factor(2) == pytest.approx(1.0) and factor(6) == pytest.approx(0.5) and factor(10) == pytest.approx(0.0)
 
 
+def test_cosine_from_start_is_tf_linear_warmup_around_cosine_decay():
+    # TF Model Garden: lr(s) = cos_decay(s) after warm-up, with cos_decay counted from step 0 over
+    # all 10 steps; during warm-up a straight line from 0 to cos_decay(warmup).
+    factor = cosine_lr_lambda(total_steps=10, warmup_steps=2, from_start=True)
+    at_warmup_end = 0.5 * (1 + math.cos(math.pi * 2 / 10))
+    assert factor(0) == 0.0 and factor(1) == pytest.approx(at_warmup_end / 2)
+    assert factor(2) == pytest.approx(at_warmup_end) and factor(5) == pytest.approx(0.5)
+    assert factor(10) == pytest.approx(0.0)
+    settings = loop_settings({"epochs": 1, "batch_size": 2, "schedule": "cosine_from_start",
+                              "weight_decay_skips": ["norm", "bias"]}, seed=0, device="cpu", description="t")
+    assert settings.schedule == "cosine_from_start" and settings.weight_decay_skips == ("bias", "norm")
+    with pytest.raises(RegistryError, match="adapter.schedule is 'linear'"):
+        loop_settings({"epochs": 1, "batch_size": 2, "schedule": "linear"}, seed=0, device="cpu", description="t")
+    with pytest.raises(RegistryError, match="adapter.weight_decay_skips"):
+        loop_settings({"epochs": 1, "batch_size": 2, "weight_decay_skips": ["LayerNorm"]}, seed=0, device="cpu",
+                      description="t")
+
+
+def test_weight_decay_skips_biases_and_norm_layers_as_videoglue_excludes_them():
+    head = MAPHead(8, 3, MAPConfig(heads=2, hidden=8))
+    groups = parameter_groups(head, 0.1, ("bias", "norm"))
+    names = {id(p): n for n, p in head.named_parameters()}
+    decayed = sorted(names[id(p)] for p in groups[0]["params"])
+    skipped = sorted(names[id(p)] for p in groups[1]["params"])
+    assert groups[0]["weight_decay"] == 0.1 and groups[1]["weight_decay"] == 0.0
+    assert decayed == ["classifier.weight", "pool.key_value.weight", "pool.out.weight", "pool.query.weight", "query"]
+    assert skipped == ["classifier.bias", "pool.key_value.bias", "pool.out.bias", "pool.query.bias",
+                       "token_norm.bias", "token_norm.weight"]
+    everything = parameter_groups(head, 0.1, ())
+    assert len(everything) == 1 and len(everything[0]["params"]) == len(list(head.parameters()))
+
+
+def test_view_schedule_uses_one_view_per_item_per_epoch_and_cycles_through_all():
+    schedule = ViewSchedule(num_items=50, views=4, seed=3)
+    epochs = np.stack([schedule.at(e) for e in range(8)])  # [epoch, item]
+    assert epochs.shape == (8, 50) and set(np.unique(epochs)) == {0, 1, 2, 3}
+    for item in range(50):  # any 4 consecutive epochs visit each of the item's views once
+        assert sorted(epochs[1:5, item]) == [0, 1, 2, 3]
+    assert len(set(epochs[0])) == 4  # one epoch's batches mix the views
+    assert np.array_equal(ViewSchedule(50, 4, 3).at(6), epochs[6])
+    assert not np.array_equal(ViewSchedule(50, 4, 4).at(0), epochs[0])
+    assert ViewSchedule(5, 1, 0).at(7).tolist() == [0] * 5
+
+
+def test_probe_trains_on_the_scheduled_view_and_scores_the_holdout_on_every_view():
+    rng = np.random.default_rng(4)
+    train, labels = clustered(40, 4, rng, rng.normal(size=(4, 16)), views=3)  # [40 items, 3 views, 8, 16]
+    asked: dict[int, set[int]] = {}
+
+    def load(items, views):
+        for item, view in zip(items, views):
+            asked.setdefault(item, set()).add(view)
+        return train[items, views]
+
+    spec = quiet(probe_spec({**PROBE, "epochs": 2, "lr_grid": [0.0, 0.003]}, 4, seed=1, device="cpu"))
+    fitted = fit_probe(spec, load, labels.tolist(), 16, views=3)
+    # Two epochs train on two of each item's three views (the schedule's); the held-out items are
+    # also scored on the mean over all three views, so exactly they were asked for every view.
+    schedule = ViewSchedule(40, 3, 1)
+    _, held = split_holdout(40, 0.2, 1, strata=labels.tolist())
+    assert fitted.selection["holdout_items"] == len(held) == 8
+    assert sorted(item for item, views in asked.items() if views == {0, 1, 2}) == held
+    for item in set(range(40)) - set(held):
+        assert asked[item] == {int(schedule.at(0)[item]), int(schedule.at(1)[item])}
+
+
 def test_holdout_is_disjoint_seeded_and_spans_the_classes():
     labels = [k % 6 for k in range(48)]
     fit, held = split_holdout(48, 0.25, seed=3, strata=labels)
@@ -148,6 +214,14 @@ def clustered(num: int, classes: int, rng: np.random.Generator, prototypes: np.n
     return torch.tensor(noise + 1.5 * signal, dtype=torch.float32), labels
 
 
+def one_view(features: torch.Tensor):
+    """A training loader over one view per item (``views`` must all be 0)."""
+    def load(items, views):
+        assert set(views) == {0}
+        return features[items]
+    return load
+
+
 PROBE = {"type": "map", "heads": 2, "hidden": 16, "dropout": 0.1, "epochs": 15, "batch_size": 16,
          "lr_grid": [0.0, 0.003], "weight_decay": 0.0001, "label_smoothing": 0.1, "classifier_l2": 1.5e-5,
          "holdout_fraction": 0.2}
@@ -159,7 +233,7 @@ def test_probe_learns_single_label_and_chooses_on_the_training_holdout():
     train, train_labels = clustered(64, 4, rng, prototypes)
     test, test_labels = clustered(32, 4, rng, prototypes, views=2)
     spec = quiet(probe_spec(PROBE, 4, seed=0, device="cpu"))
-    fitted = fit_probe(spec, lambda idx: train[idx], train_labels.tolist(), 16)
+    fitted = fit_probe(spec, one_view(train), train_labels.tolist(), 16)
     # lr 0 cannot learn: the held-out part of TRAIN must prefer 0.003, and the record says how.
     assert fitted.selection["selected"]["lr"] == 0.003
     assert fitted.selection["holdout_items"] == 13 and fitted.selection["fit_items"] == 51
@@ -169,7 +243,7 @@ def test_probe_learns_single_label_and_chooses_on_the_training_holdout():
     assert (scores.argmax(axis=1) == test_labels).mean() >= 0.9
 
     shuffled = rng.permutation(train_labels)
-    control = fit_probe(replace(spec, grid=(HParams(0.003, 0.0001),)), lambda idx: train[idx], shuffled.tolist(), 16)
+    control = fit_probe(replace(spec, grid=(HParams(0.003, 0.0001),)), one_view(train), shuffled.tolist(), 16)
     control_scores = predict_probe(spec, control.head, lambda idx: test[idx], 32)
     assert (control_scores.argmax(axis=1) == test_labels).mean() <= 0.5
 
@@ -190,7 +264,7 @@ def test_probe_multilabel_and_class_balanced_settings():
     test = make(test_items).unsqueeze(1)
     spec = quiet(probe_spec({**PROBE, "multilabel": True, "label_smoothing": 0.0, "lr_grid": [0.003]}, 3,
                             seed=0, device="cpu"))
-    fitted = fit_probe(spec, lambda idx: train[idx], labels, 16)
+    fitted = fit_probe(spec, one_view(train), labels, 16)
     assert fitted.selection["rule"].startswith("single setting")
     scores = predict_probe(spec, fitted.head, lambda idx: test[idx], 24)
     truth = target_matrix(test_items, 3, multilabel=True).numpy()
@@ -234,8 +308,12 @@ def test_probe_is_deterministic_given_the_seed():
     rng = np.random.default_rng(2)
     train, labels = clustered(32, 4, rng, rng.normal(size=(4, 16)))
     spec = quiet(probe_spec({**PROBE, "epochs": 3}, 4, seed=5, device="cpu"))
-    runs = [predict_probe(spec, fit_probe(spec, lambda idx: train[idx], labels.tolist(), 16).head,
+    runs = [predict_probe(spec, fit_probe(spec, one_view(train), labels.tolist(), 16).head,
                           lambda idx: train[idx].unsqueeze(1), 32) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+    views, _ = clustered(32, 4, rng, rng.normal(size=(4, 16)), views=3)
+    runs = [predict_probe(spec, fit_probe(spec, lambda items, chosen: views[items, chosen], labels.tolist(), 16,
+                                          views=3).head, lambda idx: views[idx], 32) for _ in range(2)]
     assert np.array_equal(runs[0], runs[1])
 
 
@@ -289,86 +367,6 @@ def test_roi_head_handles_ragged_and_empty_box_lists():
     # A box's scores do not depend on the other boxes of its keyframe.
     alone = predict_roi(spec, head, lambda idx: tokens[idx], [boxes[2][1:2]], order=[2])
     assert np.allclose(alone[0], out[2][1:2], atol=1e-5)
-
-
-# ----------------------------------------------------------------------------------- temporal head
-
-
-def test_snippet_targets_shortest_segment_wins_and_tiny_segments_get_a_snippet():
-    cls, dist, positive = snippet_targets([(0.0, 1.0, 0), (0.25, 0.5, 1), (0.9, 0.91, 2)], 4, 3)
-    # Centres 0.125, 0.375, 0.625, 0.875: snippet 1 lies in both segments, the shorter (class 1) wins;
-    # the 0.01-long segment contains no centre and takes the snippet nearest its middle (index 3).
-    assert positive.tolist() == [True, True, True, True]
-    assert cls.argmax(axis=1).tolist() == [0, 1, 0, 2]
-    assert dist[1] == pytest.approx([0.125, 0.125]) and dist[0] == pytest.approx([0.125, 0.875])
-    assert dist[3] == pytest.approx([0.0, 0.035])  # centre past the segment start: distances clip at 0
-
-
-def test_giou_and_segment_iou_values():
-    same = giou_loss_1d(torch.tensor([[0.2, 0.3]]), torch.tensor([[0.2, 0.3]]))
-    half = giou_loss_1d(torch.tensor([[0.0, 0.5]]), torch.tensor([[0.0, 1.0]]))
-    assert same.item() == pytest.approx(0.0, abs=1e-6) and half.item() == pytest.approx(0.5)
-    assert segment_iou(np.array([0.0, 2.0]), np.array([[1.0, 3.0], [5.0, 6.0]])).tolist() == pytest.approx([1 / 3, 0])
-
-
-def test_soft_nms_decays_and_hard_nms_drops_overlaps():
-    segments = np.array([[0.0, 10.0], [0.5, 10.0], [20.0, 30.0]])
-    scores = np.array([0.9, 0.8, 0.7])
-    kept, kept_scores = suppress(segments, scores, method="hard", sigma=0.75, iou_threshold=0.5, min_score=0.0,
-                                 limit=10)
-    assert kept.tolist() == [[0.0, 10.0], [20.0, 30.0]]
-    kept, kept_scores = suppress(segments, scores, method="soft", sigma=0.75, iou_threshold=0.5, min_score=0.0,
-                                 limit=10)
-    assert len(kept) == 3 and kept_scores[0] == 0.9
-    assert kept_scores[2] == pytest.approx(0.8 * math.exp(-(0.95 ** 2) / 0.75))
-
-
-def sequence_world(num: int, rng: np.random.Generator, prototypes: np.ndarray, snippets: int = 16):
-    features, segments = [], []
-    centres = (np.arange(snippets) + 0.5) / snippets
-    for i in range(num):
-        start = rng.uniform(0.0, 0.5)
-        end = start + rng.uniform(0.2, 0.45)
-        label = i % len(prototypes)
-        x = rng.normal(size=(snippets, prototypes.shape[1])) * 0.5
-        x[(centres >= start) & (centres <= end)] += prototypes[label]
-        features.append(x)
-        segments.append([(start, end, label)])
-    return torch.tensor(np.stack(features), dtype=torch.float32), segments
-
-
-TEMPORAL = {"type": "temporal", "hidden": 32, "layers": 1, "epochs": 30, "batch_size": 16, "lr": 0.002,
-            "weight_decay": 0.0001, "max_detections": 20}
-
-
-def best_iou_and_class(detections, segments, duration):
-    ious, hits = [], []
-    for found, truth in zip(detections, segments):
-        start, end, label, _ = found[0]
-        ious.append(segment_iou(np.array([start, end]) / duration, np.array([truth[0][:2]]))[0])
-        hits.append(label == truth[0][2])
-    return float(np.mean(ious)), float(np.mean(hits))
-
-
-def test_temporal_head_localizes_and_shuffled_annotations_do_not():
-    rng = np.random.default_rng(0)
-    prototypes = rng.normal(size=(3, 24))
-    train, train_segments = sequence_world(48, rng, prototypes)
-    test, test_segments = sequence_world(24, rng, prototypes)
-    spec = temporal_spec(TEMPORAL, 3, 16, seed=0, device="cpu")
-    spec = replace(spec, loop=replace(spec.loop, progress=False))
-    fitted = fit_temporal(spec, lambda idx: train[idx], train_segments, 24)
-    detections = predict_temporal(spec, fitted.head, lambda idx: test[idx], [20.0] * 24)
-    assert all(0 < len(d) <= 20 for d in detections)
-    assert all(0.0 <= s < e <= 20.0 for d in detections for s, e, _, _ in d)
-    iou, accuracy = best_iou_and_class(detections, test_segments, 20.0)
-    assert iou >= 0.6 and accuracy >= 0.9
-
-    shuffled = [train_segments[i] for i in rng.permutation(48)]
-    control = fit_temporal(spec, lambda idx: train[idx], shuffled, 24)
-    control_iou, control_accuracy = best_iou_and_class(
-        predict_temporal(spec, control.head, lambda idx: test[idx], [20.0] * 24), test_segments, 20.0)
-    assert control_accuracy <= 0.6 and control_iou < iou
 
 
 def test_a_grid_needs_two_training_items_to_hold_one_out():

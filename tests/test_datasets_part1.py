@@ -5,6 +5,7 @@ trip of every tiny writer whose labels are checked against the pixels of the vid
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -91,13 +92,21 @@ def test_charades_official_rows(tmp_path):
     train = read_split(task("charades-probe"), root, "train")
     assert len(train.class_names) == 157 and train.class_names[92] == "Watching/Looking outside of a window"
     by_id = {s.sample_id: s for s in train.samples}
-    assert len(by_id) == 25
+    assert len(by_id) == 27
     first = by_id["46GP8"]
     assert first.labels == (92, 147) and first.duration_s == 24.83 and first.video_path is not None
     assert [(s.label, s.start_s, s.end_s) for s in first.segments] == [(92, 11.9, 21.2), (147, 0.0, 12.6)]
     assert by_id["0IH69"].labels == () and by_id["0IH69"].segments == ()
     assert by_id["N11GT"].labels == (75, 98, 127, 153)  # a row whose quoted script contains commas
-    assert "1 of 25 videos have no action" in train.notes[0]
+    assert "1 of 27 videos have no action" in train.notes[0]
+    # Real rows whose actions end before they start: the video keeps the class (as the dataset
+    # authors' loader does), the span, which covers no frame, is not a segment; the run says so.
+    reversed_row = by_id["00SL4"]
+    assert reversed_row.labels == (0, 1, 8, 71, 81, 112, 113)
+    assert {s.label for s in reversed_row.segments} == {0, 1, 8, 112, 113}
+    assert reversed_row.meta["reversed_spans"] == ["c071 18.00 10.00", "c081 18.00 10.00"]
+    assert by_id["LEOL6"].labels == (9, 12, 107, 109, 128) and len(by_id["LEOL6"].segments) == 3
+    assert train.notes[1].startswith("4 action span(s) in 2 video(s) end before they start (00SL4: c071 18.00 10.00")
     test = read_split(task("charades-zeroshot"), root, "test")
     assert len(test.samples) == 15 and test.samples[0].sample_id == "YSKX3"
     assert test.samples[0].labels == (75, 76, 77, 79, 80)
@@ -166,17 +175,20 @@ def test_diving48_v2_entries(tmp_path):
     assert len(read_split(task("diving48-probe"), root, "test").samples) == 12
 
 
-def test_kabr_frame_list_rows(tmp_path):
+def test_kabr_frame_list_rows_become_frames_with_centred_stride_5_clips(tmp_path):
     root = place(tmp_path, "KABR")
     (root / "KABR" / "dataset" / "image" / "ZG0001.1").mkdir(parents=True)
     split = read_split(task("kabr"), root, "val")
     assert split.class_names[:4] == ["Walk", "Graze", "Browse", "Head Up"] and len(split.class_names) == 8
-    (scene,) = split.samples
-    assert (scene.sample_id, scene.label, scene.meta["frames"]) == ("ZG0001.1", 0, 43)
-    assert scene.video_path == root / "KABR" / "dataset" / "image" / "ZG0001.1"
+    assert len(split.samples) == 43  # one per labelled frame (frame_id 1..43)
+    frame = split.samples[20]  # frame_id 21 = image 21.jpg = frame 20 of the folder
+    assert (frame.sample_id, frame.label, frame.meta["label_frame"]) == ("ZG0001.1_000020", 0, 20)
+    # kabr-tools get_sequence(20, 40, 5): frames 20 - 40, ..., 20 + 35 (16 frames); the sampler clamps at 0.
+    assert frame.frame_span == (-20, 56)
+    assert frame.video_path == root / "KABR" / "dataset" / "image" / "ZG0001.1"
 
 
-def test_kabr_majority_vote_and_empty_labels(tmp_path):
+def test_kabr_per_frame_labels_and_empty_labels(tmp_path):
     folder = tmp_path / "KABR" / "annotation"
     shutil.copytree(FIXTURES / "KABR" / "annotation", folder)
     rows = ["original_vido_id video_id frame_id path labels"]
@@ -184,7 +196,12 @@ def test_kabr_majority_vote_and_empty_labels(tmp_path):
     rows += [f"G0003 3 {i} G0003/{i}.jpg {label}" for i, label in enumerate(["6", "2"], 1)]
     (folder / "val.csv").write_text("\n".join(rows) + "\n")
     labels = {s.sample_id: s.label for s in read_split(task("kabr"), tmp_path, "val").samples}
-    assert labels == {"G0002": 5, "G0003": 2}  # 5 beats 7 (3 votes to 2); a tie goes to the smaller index
+    assert labels == {"G0002_000000": 5, "G0002_000001": 5, "G0002_000002": 7, "G0002_000004": 7,
+                      "G0002_000005": 5, "G0003_000000": 6, "G0003_000001": 2}  # "" (no label): not a sample
+    every_other = task("kabr").with_variant(None)
+    every_other.dataset["options"] = {"sample_every": {"val": 2}}
+    kept = [s.sample_id for s in read_split(every_other, tmp_path, "val").samples]
+    assert kept == ["G0002_000000", "G0002_000002", "G0002_000004", "G0003_000000"]
 
 
 def test_mit_rows_and_categories(tmp_path):
@@ -234,8 +251,11 @@ def test_crim13_caltech_behavior_annotator_file(tmp_path):
     root = _crim13(tmp_path)
     side = read_split(task("crim13-side"), root, "test")
     assert side.class_names == ["approach", "attack", "other", "sniff"]
-    assert [(s.frame_span, s.labels) for s in side.samples] == [((0, 16), (2,)), ((16, 32), (1, 2, 3))]
-    assert len(side.missing) == 2 and side.missing[0].expected_path.name == "v001_side.mp4"
+    # One sample per frame (1-based bouts: 1-20 other, 21-30 sniff, 31-40 attack), clip centred on it.
+    assert len(side.samples) == 40
+    assert [side.samples[k].labels for k in (0, 19, 20, 29, 30, 39)] == [(2,), (2,), (3,), (3,), (1,), (1,)]
+    assert side.samples[20].frame_span == (12, 28) and side.samples[20].meta["label_frame"] == 20
+    assert len(side.missing) == 40 and side.missing[0].expected_path.name == "v001_side.mp4"
     top = read_split(task("crim13-top"), root, "test")
     assert not top.missing and top.samples[0].video_path.name == "v001_top.mp4"
     # A behaviour only the train split's files name still gets its index in test: one class list.
@@ -244,12 +264,12 @@ def test_crim13_caltech_behavior_annotator_file(tmp_path):
         "\t1\t40\tapproach", "\t1\t40\tchase"))
     side = read_split(task("crim13-side"), root, "test")
     assert side.class_names == ["approach", "attack", "chase", "other", "sniff"]
-    assert [s.labels for s in side.samples] == [(3,), (1, 3, 4)]
+    assert [side.samples[k].labels for k in (0, 20, 30)] == [(3,), (4,), (1,)]
     assert root / "crim13" / "annotations" / "v002.txt" in side.annotation_files
 
 
-def test_calms21_sequences_become_multilabel_clips(tmp_path):
-    frames = [3] * 10 + [1] * 12 + [0] * 10 + [2] * 8 + [3] * 5  # 45 frames -> two clips of 16, tail dropped
+def test_calms21_frames_become_samples_with_centred_clips(tmp_path):
+    frames = [3] * 10 + [1] * 12 + [0] * 10 + [2] * 8 + [3] * 5  # 45 annotated frames -> 45 samples
     data = {"annotator-id_0": {"task1/test/mouse001_task1_annotator1": {
         "keypoints": [[[[0] * 7] * 2] * 2] * len(frames), "annotations": frames,
         "metadata": {"vocab": {"attack": 0, "investigation": 1, "mount": 2, "other": 3}}}}}
@@ -259,21 +279,35 @@ def test_calms21_sequences_become_multilabel_clips(tmp_path):
     touch(tmp_path / "calms21" / "videos" / "mouse001_task1_annotator1.mp4")
     split = read_split(task("calms21"), tmp_path, "test")
     assert split.class_names == ["attack", "investigation", "mount", "other"]
-    assert [(s.sample_id, s.frame_span, s.labels) for s in split.samples] == [
-        ("mouse001_task1_annotator1_000000", (0, 16), (1, 3)), ("mouse001_task1_annotator1_000016", (16, 32), (0, 1))]
+    assert len(split.samples) == 45 and [s.labels[0] for s in split.samples] == frames
+    # The frame at index 8 of 16 consecutive frames (SciVid: the label of the clip's middle frame).
+    assert [(s.sample_id, s.frame_span) for s in split.samples[:1] + split.samples[30:31]] == [
+        ("mouse001_task1_annotator1_000000", (-8, 8)), ("mouse001_task1_annotator1_000030", (22, 38))]
     assert all(s.video_path is not None for s in split.samples)
+    slim = load_registry().task("calms21").with_variant("slim-train")
+    train_path = tmp_path / "calms21" / "calms21_task1_train.json"
+    train_path.write_text(json.dumps({"annotator-id_0": {"task1/train/mouse001_task1_annotator1": {
+        "annotations": frames}}}))
+    assert [s.meta["label_frame"] for s in read_split(slim, tmp_path, "train").samples] == [0, 16, 32]
+    assert len(read_split(slim, tmp_path, "test").samples) == 45  # the variant thins training only
 
 
-def test_flyvsfly_clip_list(tmp_path):
+def test_flyvsfly_bouts_become_labelled_frames(tmp_path):
     data = tmp_path / "flyvsfly"
     data.mkdir()
     (data / "behaviours.txt").write_text("background\nlunge\nwing threat\n")
-    (data / "clips_test.csv").write_text("video,start_frame,end_frame,labels\nmovie1,0,16,lunge;wing threat\n"
-                                         "movie1.mp4,16,32,\n")
+    # Overlapping bouts: frames 2-3 are lunge and wing threat; frames 6-7 no row covers (no valid trajectory).
+    (data / "bouts_test.csv").write_text("video,start_frame,end_frame,labels\nmovie1,0,4,lunge\n"
+                                         "movie1.mp4,2,6,wing threat\nmovie1,8,10,background\n")
     split = read_split(task("flyvsfly"), tmp_path, "test")
-    assert [(s.sample_id, s.frame_span, s.labels) for s in split.samples] == [
-        ("movie1_000000_000016", (0, 16), (1, 2)), ("movie1_000016_000032", (16, 32), ())]
+    assert [(s.sample_id, s.labels) for s in split.samples] == [
+        ("movie1_000000", (1,)), ("movie1_000001", (1,)), ("movie1_000002", (1, 2)), ("movie1_000003", (1, 2)),
+        ("movie1_000004", (2,)), ("movie1_000005", (2,)), ("movie1_000008", (0,)), ("movie1_000009", (0,))]
+    assert split.samples[2].frame_span == (-6, 10)
     assert split.missing[0].expected_path == data / "videos" / "movie1.mp4"
+    (data / "bouts_test.csv").write_text("video,start_frame,end_frame,labels\nmovie1,0,4,\n")
+    with pytest.raises(AnnotationError, match=r"row 1 \(line 2\): column 'labels' is empty"):
+        read_split(task("flyvsfly"), tmp_path, "test")
 
 
 # ---------------------------------------------------------------- malformed files name file, row and problem
@@ -356,8 +390,8 @@ def test_malformed_behaviour_files(tmp_path):
     with pytest.raises(AnnotationError, match=r"'task1/test/mouse001': annotations\[2\] is '2', expected a behaviour"):
         read_split(task("calms21"), tmp_path, "test")
     _write(tmp_path / "flyvsfly" / "behaviours.txt", "background\nlunge\n")
-    _write(tmp_path / "flyvsfly" / "clips_test.csv", "video,start_frame,end_frame,labels\nm1,0,16,lunge;tussle\n")
-    with pytest.raises(AnnotationError, match=r"clips_test\.csv: row 1 \(line 2\): column 'labels': unknown "
+    _write(tmp_path / "flyvsfly" / "bouts_test.csv", "video,start_frame,end_frame,labels\nm1,0,16,lunge;tussle\n")
+    with pytest.raises(AnnotationError, match=r"bouts_test\.csv: row 1 \(line 2\): column 'labels': unknown "
                                               r"behaviour 'tussle'"):
         read_split(task("flyvsfly"), tmp_path, "test")
 
@@ -400,13 +434,21 @@ def _splits(name: str, root: Path):
                                        if s)}
 
 
-def _frame(sample, which: str = "middle") -> np.ndarray:
+def _frame(sample, which: str | int = "middle") -> np.ndarray:
     from vpbench.video import clip_range, open_source
 
     source = open_source(sample.video_path)
     start, end = clip_range(source.num_frames, source.fps, sample.clip_span_s, sample.frame_span)
-    index = {"first": start, "middle": (start + end - 1) // 2, "last": end - 1}[which]
+    middle = sample.meta.get("label_frame", (start + end - 1) // 2)  # the labelled frame, when the clip has one
+    index = which if isinstance(which, int) else {"first": max(start, 0), "middle": middle, "last": end - 1}[which]
     return source.read(np.array([index]))[0]
+
+
+def _part_frames(sample, part: int = 16) -> list[int]:
+    """The labelled frame and two others of its part of a tiny recording (parts of ``part`` frames)."""
+    frame = sample.meta["label_frame"]
+    first = frame - frame % part
+    return sorted({first, frame, first + part - 5})
 
 
 def colours_in(frame: np.ndarray, min_pixels: int = 12) -> set[str]:
@@ -424,6 +466,12 @@ def _centroid(frame: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()])
 
 
+PER_FRAME = {"calms21": (TRAIN_CLIPS // 4, 64), "crim13-side": (TRAIN_CLIPS // 4, 64),
+             "crim13-top": (TRAIN_CLIPS // 4, 64), "flyvsfly": (TRAIN_CLIPS // 4, 60), "kabr": (TRAIN_CLIPS, 40)}
+"""(recordings, labelled frames from frame 0 in each) of each tiny per-frame training split: four 16-frame parts
+per recording (Fly vs. Fly leaves its last 4 frames untracked), one 40-frame mini-scene per KABR clip."""
+
+
 @pytest.mark.parametrize("name", TINY_TASKS)
 def test_tiny_round_trip_counts(tiny_root, name):
     splits = _splits(name, tiny_root)
@@ -433,6 +481,12 @@ def test_tiny_round_trip_counts(tiny_root, name):
         expected = TRAIN_CLIPS if split == config.dataset.get("train_split") else EVAL_CLIPS
         if name == "ssv2-temporal-zeroshot":
             assert 0 < len(data.samples) < expected and len(data.class_names) == 3
+        elif name in PER_FRAME:  # one sample per labelled frame at a multiple of the tiny sample_every
+            every = config.dataset["options"]["sample_every"][split]
+            recordings, frames = PER_FRAME[name]
+            recordings = recordings if split == config.dataset.get("train_split") else recordings // 2
+            assert len(data.samples) == recordings * math.ceil(frames / every)
+            assert all(s.meta["label_frame"] % every == 0 for s in data.samples)
         else:
             assert len(data.samples) == expected
         assert all(p.is_file() for p in data.annotation_files)
@@ -478,9 +532,10 @@ def test_tiny_multilabels_match_the_colours_present(tiny_root):
         for data in _splits(name, tiny_root).values():
             empty = 0
             for sample in data.samples[::2]:
-                # Objects may cross each other: a colour hidden in one frame shows in another.
-                present = set().union(*(colours_in(_frame(sample, at), min_pixels=6)
-                                        for at in ("first", "middle", "last")))
+                # Objects may cross each other: a colour hidden in one frame shows in another. A Fly vs.
+                # Fly sample's labels are those of its labelled frame's part (16 frames): look only there.
+                at = ("first", "middle", "last") if name == "charades-probe" else _part_frames(sample)
+                present = set().union(*(colours_in(_frame(sample, which), min_pixels=6) for which in at))
                 named = {table[data.class_names[i]] for i in sample.labels if data.class_names[i] in table}
                 assert named == present - {"yellow"}, (name, sample.sample_id, sample.labels, present)
                 empty += not sample.labels
@@ -518,4 +573,5 @@ def test_deleted_videos_are_reported_missing(tiny_root, tmp_path):
     assert {m.sample_id for m in again.missing} == {s.sample_id for s in val.samples[:5]}
     assert len(again.available) == EVAL_CLIPS - 5 and all(m.expected_path.suffix == ".mp4" for m in again.missing)
     kabr = read_split(task("kabr", tiny=True), root, "val")
-    assert len(kabr.missing) == 1 and kabr.samples[0].video_path is None
+    gone = [s for s in kabr.samples if s.video_id == kabr.samples[0].video_id]
+    assert {m.sample_id for m in kabr.missing} == {s.sample_id for s in gone} and gone[0].video_path is None

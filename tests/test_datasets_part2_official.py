@@ -61,7 +61,8 @@ def test_ava_real_rows_group_into_person_boxes(tmp_path):
     assert len(by_id["KHHgQ_Pe4cI,1540"].boxes) == 4
     assert {b.box_xyxy: b.action_ids for b in by_id["KHHgQ_Pe4cI,1540"].boxes}[(0.304, 0.247, 0.421, 0.789)] == (10, 38, 79)
     sample = by_id["1j20qq1JyX4,0915"]
-    assert sample.keyframe_s == 915.0 and sample.clip_span_s == (914.0, 916.0)  # sampling.clip_s = 2 s
+    half = task("ava-stal").sampling["clip_s"] / 2  # the clip is sampling.clip_s seconds centred on the keyframe
+    assert sample.keyframe_s == 915.0 and sample.clip_span_s == (915.0 - half, 915.0 + half)
     assert sample.meta["frame_key"] == "1j20qq1JyX4,915.000000" and sample.video_path.suffix == ".mkv"
     assert by_id["KHHgQ_Pe4cI,1537"].video_path.suffix == ".webm" and not split.missing
     assert any("excluded" in note for note in split.notes)
@@ -84,7 +85,8 @@ def test_ava_actions_outside_the_label_map_are_dropped_and_counted(tmp_path):
 def test_ava_timestamp_offset_for_15_minute_cuts(tmp_path):
     root = ava_root(tmp_path)
     split = read_split(task("ava-stal", options={"timestamp_offset": 900}), root, "val")
-    assert split.samples[0].keyframe_s == 7.0 and split.samples[0].clip_span_s == (6.0, 8.0)
+    half = task("ava-stal").sampling["clip_s"] / 2
+    assert split.samples[0].keyframe_s == 7.0 and split.samples[0].clip_span_s == (7.0 - half, 7.0 + half)
     with pytest.raises(AnnotationError, match=r"ava_val_v2.2.csv: line 1 .*timestamp 907 is before .*1000"):
         read_split(task("ava-stal", options={"timestamp_offset": 1000}), root, "val")
 
@@ -147,9 +149,10 @@ def test_ava_kinetics_keyframes_resolve_to_the_clip_containing_them(tmp_path):
     assert list(by_id) == ["1j20qq1JyX4,0902", "abc_def-123,0017", "-0abcdefghi,0104", "nofilefound,0050"]
     clip = by_id["abc_def-123,0017"]
     assert clip.video_path.name == "abc_def-123_000010_000020.mp4" and clip.keyframe_s == 7.0
-    assert clip.clip_span_s == (6.0, 8.0) and clip.boxes[0].action_ids == (12, 80)
+    half = task("ava-kinetics-stal").sampling["clip_s"] / 2
+    assert clip.clip_span_s == (7.0 - half, 7.0 + half) and clip.boxes[0].action_ids == (12, 80)
     assert by_id["-0abcdefghi,0104"].video_path.name == "-0abcdefghi_000100_000110.mkv"
-    assert by_id["-0abcdefghi,0104"].clip_span_s == (3.0, 5.0)
+    assert by_id["-0abcdefghi,0104"].clip_span_s == (4.0 - half, 4.0 + half)
     assert {m.sample_id for m in split.missing} == {"1j20qq1JyX4,0902", "nofilefound,0050"}
     assert any("1 keyframes listed without boxes" in note for note in split.notes)
 
@@ -176,7 +179,8 @@ def test_chimpact_rows_use_frame_indices_and_processed_videos(tmp_path):
     assert first.meta["keyframe_frame"] == 120 and first.keyframe_s is None
     assert first.boxes[0].action_ids == (1,)  # behaviour 20 is not in this label map
     assert first.video_path == root / "test" / "videos" / f"{CHIMP}.mp4"
-    assert second.frame_span == (0, 64) and second.boxes[0].action_ids == (9,)
+    # Keyframe 10: frames 10 - 32 .. 10 + 31; the sampler repeats frame 0 before the clip (mmaction2 clamps).
+    assert second.frame_span == (-22, 42) and second.boxes[0].action_ids == (9,)
     assert third.video_path.is_dir() and not split.missing  # no .mp4: the extracted frame folder
     write(action / "test_action.csv", f"test/images/{CHIMP},12.5,0.1,0.1,0.3,0.5,1,3\n")
     with pytest.raises(AnnotationError, match=r"test_action.csv: line 1 .*timestamp 12.5 is not a frame index"):

@@ -182,7 +182,7 @@ def test_nextqa_candidates_and_atp_hard_subset(tiny_root):
         assert len(sample.candidates) == 5 and sample.answer == sample.candidates[sample.answer_index]
         assert move @ np.array(truth[sample.answer]) > 5, (sample.sample_id, sample.answer, move)
     # Both NExT tasks share nextqa/: the second writer's map still lists the first writer's videos.
-    oe = splits("nextqa-oe", tiny_root)["val"]
+    oe = splits("nextqa-oe", tiny_root)[task("nextqa-oe").dataset["eval_split"]]
     assert not oe.missing and not data.missing
 
 

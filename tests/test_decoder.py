@@ -138,19 +138,30 @@ def test_closed_vocabulary_and_few_shot_prompt():
     assert prefix == "Question: what is it? Answer: dog\nQuestion: who runs? Answer: man\n"
 
 
+SETTINGS = {"type": "resampler", "latents": 8, "layers": 1, "heads": 2, "lm": "gpt2", "lora": False,
+            "max_new_tokens": 32, "decoding": "greedy", "steps": 30, "batch_size": 4, "lr": 1e-3,
+            "caption_prompt": "A video of", "question_prompt": "Question: {question} Answer:", "few_shot": 2,
+            "closed_vocabulary": 250, "train_on": "corpus",
+            "corpus": {"root": "corpus", "captions": "captions.csv", "videos": "videos", "vqa": None}}
+
+
 def test_settings_are_checked_and_the_lm_option_wins():
-    adapter = {"type": "resampler", "latents": 8, "layers": 1, "heads": 2, "lm": "gpt2", "lora": False,
-               "max_new_tokens": 32, "decoding": "greedy", "epochs": 3, "batch_size": 4, "lr": 1e-3,
-               "prompt": "A video of", "few_shot": 2, "closed_vocabulary": 250}
-    settings = decoder.decoder_settings(adapter, "t.yaml: adapter", lm_override="/models/my-lm")
+    settings = decoder.decoder_settings(SETTINGS, "t.yaml: adapter", lm_override="/models/my-lm")
     assert settings.lm == "/models/my-lm" and settings.closed_vocabulary == 250 and settings.lora is None
-    assert settings.as_dict()["decoding"] == "greedy"
-    assert decoder.decoder_settings({**adapter, "lora": True}, "x").lora == {"r": 8, "alpha": 16, "dropout": 0.0}
+    assert settings.as_dict()["decoding"] == "greedy" and settings.train_on == "corpus"
+    # what trains the resampler, and nothing that only changes decoding, keys the cached resampler
+    assert "closed_vocabulary" not in settings.training_dict() and "max_new_tokens" not in settings.training_dict()
+    assert settings.training_dict()["optimizer"] == "adam" and settings.training_dict()["steps"] == 30
+    assert decoder.decoder_settings({**SETTINGS, "lora": True}, "x").lora == {"r": 8, "alpha": 16, "dropout": 0.0}
+    in_domain = decoder.decoder_settings({**SETTINGS, "train_on": "target", "corpus": None}, "x")
+    assert in_domain.train_on == "target" and in_domain.corpus is None
     for bad, message in (({"latents": 0}, "adapter.latents"), ({"decoding": "beam"}, "only 'greedy'"),
                          ({"lr": "fast"}, "adapter.lr"), ({"beam_size": 4}, "unknown key"),
-                         ({"closed_vocabulary": -1}, "closed_vocabulary")):
+                         ({"closed_vocabulary": -1}, "closed_vocabulary"), ({"epochs": 3}, "unknown key"),
+                         ({"question_prompt": "Q:"}, "must contain '{question}'"),
+                         ({"train_on": "test"}, "expected one of"), ({"corpus": None}, "adapter.corpus")):
         with pytest.raises(RegistryError, match=message):
-            decoder.decoder_settings({**adapter, **bad}, "t.yaml: adapter")
+            decoder.decoder_settings({**SETTINGS, **bad}, "t.yaml: adapter")
 
 
 def test_lora_without_peft_says_how_to_install_it(monkeypatch):
@@ -196,8 +207,8 @@ def test_a_causal_lm_saved_with_save_pretrained_loads_frozen_and_only_the_resamp
                 enumerate(["red circle", "blue square", "green triangle", "yellow circle"] * 2)]
     model = video_to_text(lm)
     start = model.resampler.project.weight.detach().clone()
-    losses = decoder.train_resampler(model, lambda p: features[list(p)], examples, TrainSettings(2, 4, 1e-3, 0))
-    assert len(losses) == 2 and all(np.isfinite(losses))
+    losses = decoder.train_resampler(model, lambda p: features[list(p)], examples, TrainSettings(5, 4, 1e-3, 0))
+    assert len(losses) == 3 and all(np.isfinite(losses))  # 5 steps of 4 of the 8 examples: 2 passes, then 1 step
     assert not torch.equal(start, model.resampler.project.weight)
     assert all(torch.equal(before[k], v) for k, v in lm.model.state_dict().items())
     texts = decoder.generate_texts(model, lambda p: features[list(p)], [Example(i, "a video of") for i in range(4)],
@@ -209,6 +220,12 @@ def test_a_causal_lm_saved_with_save_pretrained_loads_frozen_and_only_the_resamp
 
     saved = load_file(weights)
     assert set(saved) == {f"resampler.{k}" for k in model.resampler.state_dict()}
+    settings = decoder.decoder_settings({**SETTINGS, "latents": 4}, "x")
+    reloaded = decoder.load_adapter(lm, weights, settings, video_dim=16)
+    assert decoder.generate_texts(reloaded, lambda p: features[list(p)], [Example(i, "a video of") for i in range(4)],
+                                  max_new_tokens=5, batch_size=3) == texts
+    with pytest.raises(decoder.VpbenchError, match="does not fit these settings"):
+        decoder.load_adapter(lm, weights, settings, video_dim=32)
 
 
 def test_a_missing_lm_folder_names_the_option_to_use(tmp_path):
@@ -245,12 +262,14 @@ def _train_pair(examples, train_tokens, steps: int, epochs: int):
     for mapping in (np.arange(len(train_tokens)), shuffled):
         model = video_to_text(lm, video_dim=32, latents=8)
         moved = [Example(int(mapping[e.video]), e.prompt, e.target) for e in examples]
-        decoder.train_resampler(model, lambda p: train_tokens[list(p)], moved, TrainSettings(epochs, 16, 1e-3, 0))
+        resampler_steps = epochs * -(-len(moved) // 16)
+        decoder.train_resampler(model, lambda p: train_tokens[list(p)], moved,
+                                TrainSettings(resampler_steps, 16, 1e-3, 0))
         models.append(model)
     return models
 
 
-def test_tiny_lm_and_resampler_caption_planted_facts_far_above_a_shuffled_video_control():
+def test_tiny_lm_and_resampler_caption_planted_facts_far_above_a_shuffled_video_control(tmp_path):
     from vpbench.metrics.cider import cider_d  # the captions are lower-case words: PTB tokenising changes nothing
 
     train_tokens, train_facts = planted_features(48, seed=0)
@@ -258,13 +277,21 @@ def test_tiny_lm_and_resampler_caption_planted_facts_far_above_a_shuffled_video_
     examples = [Example(i, "A video of", f"a {c} {s} moves {d}") for i, (c, s, d) in enumerate(train_facts)]
     trained, control = _train_pair(examples, train_tokens, steps=150, epochs=15)
     references = [[f"a {c} {s} moves {d}"] for c, s, d in eval_facts]
-    cider = []
-    for model in (trained, control):
-        captions = decoder.generate_texts(model, lambda p: eval_tokens[list(p)],
-                                          [Example(i, "A video of") for i in range(24)], max_new_tokens=32,
-                                          batch_size=8)
-        cider.append(100 * cider_d(captions, references)[0])
+
+    def caption(model):
+        return decoder.generate_texts(model, lambda p: eval_tokens[list(p)],
+                                      [Example(i, "A video of") for i in range(24)], max_new_tokens=32, batch_size=8)
+
+    captions = [caption(model) for model in (trained, control)]
+    cider = [100 * cider_d(texts, references)[0] for texts in captions]
     assert cider[0] >= 250 and cider[0] >= cider[1] + 150, cider
+
+    # Saved and reloaded as the cache keeps a corpus-trained resampler, the tiny LM and resampler caption alike.
+    folder = decoder.save_tiny_language_model(trained.lm, tmp_path / "lm")
+    weights = decoder.save_adapter(trained, tmp_path / "resampler.safetensors", metadata={"note": "test"})
+    lm = decoder.load_tiny_language_model(folder, trained.lm.info, device="cpu")
+    reloaded = decoder.load_adapter(lm, weights, decoder.decoder_settings({**SETTINGS, "latents": 8}, "x"), 32)
+    assert lm.info == trained.lm.info and caption(reloaded) == captions[0]
 
 
 def test_tiny_lm_and_resampler_answer_planted_questions_far_above_a_shuffled_video_control():

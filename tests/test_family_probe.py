@@ -23,6 +23,12 @@ def test_single_label_probe_beats_chance_and_the_shuffled_control_does_not(tmp_p
     fingerprint = result["fingerprint"]
     assert len(fingerprint["splits"]["train"]["sha256"]) == 64 and fingerprint["splits"]["eval"]["name"] == "test"
     assert fingerprint["views"]["temporal"] == 2 and fingerprint["resolution"] == 32 and fingerprint["frames"] == 8
+    # Trained on 2 augmented views per video (VideoGLUE's random clip, crop and flip), each cached apart.
+    train_views = fingerprint["views"]["train"]
+    assert train_views["views"] == 2 and train_views["kind"] == "augmented" and train_views["augment"]["flip"]
+    assert result["counts"]["features"]["train"]["items"] == 2 * 48 and result["counts"]["train_views"] == 2
+    assert "cached-train-views" in {d["id"] for d in result["protocol"]["deviations"]}
+    assert {"train_augmentation", "test_views", "epochs"} <= {s["choice"] for s in result["protocol"]["sources"]}
     assert fingerprint["adapter"]["variant"] == "map" and len(fingerprint["adapter"]["grid"]) == 2
     assert "TRAINING split" in result["adapter"]["selection"]["rule"]
     assert result["adapter"]["selection"]["holdout_items"] + result["adapter"]["selection"]["fit_items"] == 48
@@ -38,9 +44,9 @@ def test_single_label_probe_beats_chance_and_the_shuffled_control_does_not(tmp_p
     assert any("CONTROL RUN" in note for note in control["notes"])
     assert control["scores"]["top1"] <= chance + 20, control["scores"]
     # Same task, same features: the second run reads every clip from the cache and encodes nothing.
-    for split in ("train", "eval"):
+    for split, views in (("train", 2), ("eval", 1)):
         books = control["counts"]["features"][split]
-        assert books["cache_misses"] == 0 and books["cache_hits"] == control["counts"]["samples"][split]
+        assert books["cache_misses"] == 0 and books["cache_hits"] == views * control["counts"]["samples"][split]
         assert control["timings_s"][f"extract_{split}_encode"] == 0.0
     assert Path(files["scores"]).is_file()
 

@@ -111,13 +111,15 @@ def test_run_log_books_extraction_and_skips(tmp_path):
         cache_hits, cache_misses = 1, 3
         settings = {"digest": "abc"}
         timings = {"wall_s": 1.5, "encode_s": 1.0}
+        recomputed, recomputed_counts = ["entry"], {"checksum": 1}
 
     log.add_extraction("train", Result(), role="train")
     log.skip("eval", "no_label", 3)
     with log.stage("adapter"):
         pass
     assert log.counts["features"]["train"] == {"items": 2, "cache_hits": 1, "cache_misses": 3,
-                                               "settings_digest": "abc"}
+                                               "cache_recomputed": 1, "settings_digest": "abc"}
+    assert any("1 bad feature cache entries were recomputed (checksum: 1)" in note for note in log.notes)
     assert log.counts["skipped"] == {"video_corrupt": 2, "no_label": 3}
     assert log.counts["skipped_by_split"] == {"train": {"video_corrupt": 2}, "eval": {"no_label": 3}}
     assert log.timings_s["extract"] == 1.5 and log.timings_s["extract_train_encode"] == 1.0

@@ -7,12 +7,18 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+import pytest
 from test_family_probe_common import run_tiny, tiny_task
 
 from vpbench.adapters.roi import roi_spec
-from vpbench.families import RunContext
-from vpbench.families.common import RunLog
+from vpbench.datasets.sample import PersonBox
+from vpbench.families import RunContext, stal
+from vpbench.families.common import RunLog, sampling_spec
 from vpbench.families.stal import _eval_box_source
+from vpbench.registry import load_registry
+from vpbench.video import temporal_indices
+from vpbench.video.sampling import clip_range
 
 
 def test_roi_head_beats_the_control_and_writes_the_official_detection_csv(tmp_path, capsys):
@@ -50,3 +56,29 @@ def test_without_proposals_the_result_says_ground_truth_boxes_were_scored(tmp_pa
     chimp = tiny_task("chimpact")
     assert _eval_box_source(chimp, context, roi_spec(chimp.adapter, 4, seed=0, device="cpu"), "test",
                             RunLog(chimp, context)) == "ground_truth"
+
+
+def test_ava_clip_is_16_frames_at_stride_4_around_the_keyframe_of_30_fps_video():
+    # VideoGLUE stal_vmae_vit3d_ava.yaml: 16 frames, temporal_stride 4, sampled around the keyframe.
+    task = load_registry().task("ava-stal")
+    spec = sampling_spec(task, views=False, resize=stal.RESIZE)
+    half = task.sampling["clip_s"] / 2  # as the AVA reader places the clip
+    clip = clip_range(27000 + 30 * 60, 30.0, clip_span_s=(902.0 - half, 902.0 + half))
+    indices, padded = temporal_indices(spec, clip, 30.0)
+    keyframe = 902 * 30
+    # processors.sample_sequence_around_keyframe: keyframe - 32 + 4i, the keyframe 9th of 16.
+    assert indices.tolist() == [[keyframe - 32 + 4 * i for i in range(16)]] and padded.tolist() == [0]
+
+
+@pytest.mark.parametrize("name, kept", [("ava-stal", [0.85]), ("ava-kinetics-stal", [0.3, 0.85])])
+def test_detections_are_kept_above_the_threshold_videoglue_uses(name, kept):
+    # AVAFactory: _EVAL_DETECTION_SCORE = 0.8; AVAKineticsFactory (CenterNet boxes): 0.2.
+    task = load_registry().task(name)
+    spec = roi_spec(task.adapter, 5, seed=0, device="cpu")
+
+    class Keyframe:
+        proposals = [PersonBox(box_xyxy=(0.1, 0.1, 0.2 + s / 10, 0.5), score=s) for s in (0.1, 0.3, 0.85)]
+        boxes = []
+
+    boxes = stal._eval_boxes(Keyframe(), "proposals", spec)
+    assert np.allclose(boxes[:, 2] - 0.2, [s / 10 for s in kept])

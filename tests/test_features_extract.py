@@ -18,7 +18,7 @@ from vpbench.features import FeatureCache, WorkItem, extract_features
 from vpbench.features.extract import encoder_cpu_threads
 from vpbench.features.keys import FeatureSettings, model_fingerprint
 from vpbench.tiny.video import write_video
-from vpbench.video import SamplingSpec
+from vpbench.video import PIXELS_VERSION, SamplingSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = SamplingSpec(frames=4, resolution=32)
@@ -194,7 +194,7 @@ def test_key_covers_model_config_precision_decoders_and_pixel_pipeline(monkeypat
     name, version = decoders["decord"].split("==")
     assert name in ("decord", "eva-decord", "decord2") and version == decord.__version__
     assert digest(decoders=(("decord", "eva-decord==0.6.1"), ("PIL", "pillow==11.0.0"))) != before
-    monkeypatch.setattr("vpbench.features.keys.PIXELS_VERSION", 2)
+    monkeypatch.setattr("vpbench.features.keys.PIXELS_VERSION", PIXELS_VERSION + 1)
     assert digest() != before
     monkeypatch.undo()
     assert digest() == before

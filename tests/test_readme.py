@@ -68,5 +68,5 @@ def test_protocol_text_has_every_group_its_tasks_user_files_and_variants(tmp_pat
            "not the new-class splits" in zero_shot
     assert "- `class_list` (`ssv2-temporal-zeroshot`): required: the SSv2-Temporal class subset" in zero_shot
     science = next(s for s in sections if s.startswith("CV for science"))
-    assert "- **frames** (`chimpact`): 64 frames" in science  # a restated shared choice is listed for its task
+    assert "- **frames** (`chimpact`): 64 consecutive frames" in science  # a restated shared choice is listed for its task
     assert "**frames**: 16 frames per clip" in text.split("\n### ")[0]  # the shared choices, once, first

@@ -1,6 +1,7 @@
 """The registry holds exactly the paper's 33 benchmarks and 30 tasks, and rejects broken YAML by name."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 from vpbench.errors import RegistryError
-from vpbench.registry import PROJECT_ROOT, load_registry, load_registry_from
+from vpbench.registry import PROJECT_ROOT, load_registry, load_registry_from, load_task
 
 PAPER = Path(__file__).parent / "fixtures" / "paper" / "videoprism_tables.yaml"
 
@@ -43,7 +44,7 @@ def test_includes_merge_per_key():
     assert tiny.adapter["heads"] == 2 and tiny.adapter["dropout"] == 0.5
     assert tiny.model == "tiny" and registry.task("msrvtt-retrieval").for_tiny().model == "tiny-lvt"
     crim_top = registry.task("crim13-top")
-    assert crim_top.dataset["options"] == {"view": "top", "clip_frames": 16, "background": "other"}
+    assert crim_top.dataset["options"] == {"view": "top", "background": "other"}
 
 
 def test_resolve_specs():
@@ -75,10 +76,9 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("tasks/k400-probe.yaml", "  format: kinetics_csv\n", "",
      r"k400-probe.yaml: missing required key 'dataset.format'"),
     ("tasks/msrvtt-retrieval.yaml", "family:", "famly:", r"msrvtt-retrieval.yaml: unknown key 'famly'"),
-    ("tasks/_probe.yaml", "sampling: {temporal_views: 4, spatial_views: 3}",
-     "sampling: {temporal_views: four, spatial_views: 3}",
+    ("tasks/_videoglue.yaml", "  temporal_views: 4\n", "  temporal_views: four\n",
      r"-probe.yaml: key 'sampling.temporal_views' must be an integer, got 'four'"),
-    ("tasks/k400-probe.yaml", "include: _probe.yaml", "include: _nope.yaml",
+    ("tasks/k400-probe.yaml", "include: _videoglue.yaml", "include: _nope.yaml",
      r"k400-probe.yaml: key 'include' names '_nope.yaml', which does not exist"),
     ("tasks/kabr.yaml", "name: classification", "name: accuracy", r"kabr.yaml: key 'metrics\[0\].name' is 'accuracy'"),
     ("tasks/kabr.yaml", "task: kabr", "task: kabr2", r"kabr.yaml: key 'task' is 'kabr2' but the file is named"),
@@ -130,57 +130,80 @@ protocol:
   deviations:
     lm: "GPT-2 stands in for PaLM-2"
 variants:
-  in-domain:
-    description: "resampler trained on the target's own train split"
-    deviations: {in-domain: "trained on the target's train split: not zero-shot"}
-    overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}
+  trial:
+    description: "a shorter run on the validation split"
+    deviations: {trial: "fewer steps, validation split"}
+    overrides: {adapter: {steps: 3}, dataset: {eval_split: val}}
 """
 
 
-def test_protocol_sources_merge_through_includes_and_null_drops(tree):
-    _edit(tree / "tasks/_probe.yaml", "family: probe", "family: probe\nprotocol:\n  sources: {head: 'App. E.1'}\n"
-                                                      "  deviations: {a: 'base deviation'}")
-    _edit(tree / "tasks/k400-probe.yaml", "description:", "protocol:\n  sources: {split: 'VideoGLUE k400.yaml'}\n"
-                                                         "  deviations: {a: null}\ndescription:")
-    registry = load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
-    record = registry.task("k400-probe").protocol_record()
-    base = yaml.safe_load((tree / "tasks/_base.yaml").read_text())["protocol"]["sources"]
-    assert record["variant"] is None and record["deviations"] == []
-    assert [entry["choice"] for entry in record["sources"]] == [*base, "head", "split"]
-    assert record["sources"][-2:] == [{"choice": "head", "source": "App. E.1"},
-                                      {"choice": "split", "source": "VideoGLUE k400.yaml"}]
-    assert registry.task("mit-probe").protocol_record()["deviations"] == [{"id": "a", "text": "base deviation"}]
+def _with_protocol_yaml(path: Path) -> None:
+    """PROTOCOL_YAML in place of the task file's own top-level ``protocol:`` block, if it has one."""
+    text = re.sub(r"^protocol:\n(?:[ #].*\n)*", "", path.read_text(), flags=re.M)
+    path.write_text(text.replace("description:", PROTOCOL_YAML.strip() + "\ndescription:", 1))
+
+
+PROTOCOL_BASE_YAML = """
+version: 1
+family: probe
+description: a base with a protocol record
+model: videoprism-b
+tiny_model: tiny
+dataset: {name: D, format: kinetics_csv, root: d, annotations: {}, videos: v, eval_split: val}
+sampling: {frames: 16, resolution: 288, policy: uniform, temporal_views: 1, spatial_views: 1}
+features: {layout: tokens}
+adapter: {type: map}
+metrics: [{name: classification, keys: [top1]}]
+protocol:
+  sources: {head: 'App. E.1'}
+  deviations: {a: 'base deviation'}
+"""
+
+
+def test_protocol_sources_merge_through_includes_and_null_drops(tmp_path):
+    # Synthetic files, so the test does not depend on the protocol records the real tasks carry.
+    (tmp_path / "_base.yaml").write_text(PROTOCOL_BASE_YAML)
+    (tmp_path / "t1.yaml").write_text("task: t1\ninclude: _base.yaml\nprotocol:\n  sources: {split: 'VideoGLUE k400.yaml'}\n"
+                                      "  deviations: {a: null}\n")
+    (tmp_path / "t2.yaml").write_text("task: t2\ninclude: _base.yaml\n")
+    record = load_task(tmp_path / "t1.yaml").protocol_record()
+    assert record == {"variant": None, "sources": [{"choice": "head", "source": "App. E.1"},
+                                                   {"choice": "split", "source": "VideoGLUE k400.yaml"}],
+                      "deviations": []}
+    assert load_task(tmp_path / "t2.yaml").protocol_record()["deviations"] == [{"id": "a", "text": "base deviation"}]
 
 
 def test_variant_merges_overrides_and_adds_its_deviations(tree):
-    _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
+    _with_protocol_yaml(tree / "tasks/msrvtt-captioning.yaml")
     task = load_registry_from(tree / "tasks", tree / "benchmarks.yaml").task("msrvtt-captioning")
-    variant = task.with_variant("in-domain")
-    assert variant.variant == "in-domain" and variant.adapter["epochs"] == 3 and task.adapter["epochs"] == 5
+    variant = task.with_variant("trial")
+    assert variant.variant == "trial" and variant.adapter["steps"] == 3 and task.adapter["steps"] == 200000
     assert variant.adapter["lm"] == task.adapter["lm"] and variant.dataset["eval_split"] == "val"
-    assert [d["id"] for d in variant.protocol_record()["deviations"]] == ["lm", "in-domain"]
+    deviations = [d["id"] for d in variant.protocol_record()["deviations"]]
+    assert deviations[0] == "lm" and deviations[-1] == "trial" and "trial" not in [
+        d["id"] for d in task.protocol_record()["deviations"]]
     assert variant.config_sha256() != task.config_sha256()
-    assert variant.for_tiny().adapter["lm"] == "tiny-gpt2" and variant.for_tiny().variant == "in-domain"
-    with pytest.raises(RegistryError, match="has no variant 'nope'.*in-domain"):
+    assert variant.for_tiny().adapter["lm"] == "tiny-gpt2" and variant.for_tiny().variant == "trial"
+    with pytest.raises(RegistryError, match="has no variant 'nope'.*trial"):
         task.with_variant("nope")
     with pytest.raises(RegistryError, match="do not stack"):
-        variant.with_variant("in-domain")
+        variant.with_variant("trial")
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("deviations: {in-domain: \"trained on the target's train split: not zero-shot\"}", "deviations: {}",
-     r"variants.in-domain.deviations' must name at least one deviation"),
-    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {frames: many}}",
-     r"key 'sampling.frames' must be an integer.*with variant 'in-domain'"),
-    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {model: other}",
-     r"unknown key 'variants.in-domain.overrides.model'"),
+    ("deviations: {trial: \"fewer steps, validation split\"}", "deviations: {}",
+     r"variants.trial.deviations' must name at least one deviation"),
+    ("overrides: {adapter: {steps: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {frames: many}}",
+     r"key 'sampling.frames' must be an integer.*with variant 'trial'"),
+    ("overrides: {adapter: {steps: 3}, dataset: {eval_split: val}}", "overrides: {model: other}",
+     r"unknown key 'variants.trial.overrides.model'"),
     ("lm: \"GPT-2 stands in for PaLM-2\"", "lm: ''", r"key 'protocol.deviations.lm' must be a non-empty text"),
-    ("  in-domain:\n", "  in domain:\n", r"variant name 'in domain'"),
-    ("overrides: {adapter: {epochs: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {policy: bogus}}",
-     r"key 'sampling.policy' is 'bogus'.*with variant 'in-domain'"),  # a variant is checked like a task
+    ("  trial:\n", "  a trial:\n", r"variant name 'a trial'"),
+    ("overrides: {adapter: {steps: 3}, dataset: {eval_split: val}}", "overrides: {sampling: {policy: bogus}}",
+     r"key 'sampling.policy' is 'bogus'.*with variant 'trial'"),  # a variant is checked like a task
 ])
 def test_broken_protocol_or_variant_is_named(tree, old, new, message):
-    _edit(tree / "tasks/msrvtt-captioning.yaml", "description:", PROTOCOL_YAML.strip() + "\ndescription:")
+    _with_protocol_yaml(tree / "tasks/msrvtt-captioning.yaml")
     _edit(tree / "tasks/msrvtt-captioning.yaml", old, new)
     with pytest.raises(RegistryError, match=message):
         load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
@@ -213,9 +236,13 @@ def test_a_task_without_protocol_sources_is_refused_by_validate(tree, capsys):
     args = ["validate", "--tasks-dir", str(tree / "tasks"), "--benchmarks", str(tree / "benchmarks.yaml")]
     assert main(args) == 0
     assert "every task names its protocol sources" in capsys.readouterr().out
-    shared = yaml.safe_load((tree / "tasks/_base.yaml").read_text())["protocol"]["sources"]
-    dropped = "\n".join(f"    {choice}: null" for choice in shared)
-    _edit(tree / "tasks/k400-probe.yaml", "description:", f"protocol:\n  sources:\n{dropped}\ndescription:")
+    # Null out every source the task inherits or states: what is left is an empty record.
+    choices = [entry["choice"] for entry in load_registry_from(tree / "tasks", tree / "benchmarks.yaml")
+               .task("k400-probe").protocol_record()["sources"]]
+    path = tree / "tasks/k400-probe.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("protocol", {})["sources"] = {choice: None for choice in choices}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(args) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert "k400-probe.yaml: key 'protocol.sources' is empty" in err

@@ -71,3 +71,22 @@ def test_wording_does_not_enter_the_fingerprint_but_behaviour_does(tmp_path):
     reworded = _task_with(tmp_path, {"test_ids": {**STRUCTURED, "description": "other words", "source": "elsewhere"}})
     assert reworded.config_sha256() == base
     assert _task_with(tmp_path, {"test_ids": {**STRUCTURED, "without": "fallback: x"}}).config_sha256() != base
+
+
+def test_a_missing_user_file_that_names_a_variant_runs_that_variant_and_says_so():
+    import argparse
+
+    from rich.console import Console
+
+    from vpbench.commands.run import variant_for_missing_files
+
+    task = load_registry().task("activitynet-tal")
+    console = Console(record=True, width=300)
+    args = argparse.Namespace(tiny=False, user_file=[])
+    assert variant_for_missing_files(task, args, console) == "own-classifier"
+    assert "no --user-file video_scores" in console.export_text()
+    args = argparse.Namespace(tiny=False, user_file=["video_scores=/some/cuhk_val_simp_share.json"])
+    assert variant_for_missing_files(task, args, console) is None
+    assert variant_for_missing_files(task, argparse.Namespace(tiny=True, user_file=[]), console) is None
+    assert variant_for_missing_files(load_registry().task("k400-probe"), argparse.Namespace(tiny=False, user_file=[]),
+                                     console) is None

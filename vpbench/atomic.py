@@ -1,7 +1,9 @@
 """Atomic file writes: a reader sees either the old file or the complete new one, never half.
 
 Everything vpbench writes for later reuse (results, caches, baselines) goes through here so a
-killed run leaves no truncated file behind.
+killed run leaves no truncated file behind. The file gets the mode ``open()`` would give it
+(0666 less the umask), not the temp file's private 0600: a cache or result folder shared between
+users or pods must stay readable by them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()
@@ -31,6 +34,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: 
             pass
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux says it (``os.umask`` can only
+    be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

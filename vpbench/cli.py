@@ -4,13 +4,21 @@ Each sub-command lives in ``vpbench/commands/<name>.py`` and exposes ``HELP`` (o
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
 command runs, so ``vpbench list`` does not pay for torch. Errors a user can fix
 (:class:`vpbench.errors.VpbenchError`) become one red line and exit code 2, never a traceback.
+
+SIGTERM (what ``timeout``, SLURM and Kubernetes send) raises :class:`Terminated` in the main
+thread, so a stopped command unwinds like an interrupted one: decoding workers are shut down,
+temp files are removed, no result is written, and the exit code is 128 + the signal number
+(143). A second SIGTERM ends the process at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from vpbench.errors import VpbenchError
@@ -64,14 +72,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(_module(args._module).run(args) or 0)
+        with _sigterm_raises():
+            return int(_module(args._module).run(args) or 0)
     except VpbenchError as error:
-        from rich.console import Console
+        from vpbench.console import print_error
 
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        print_error("error:", error)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Terminated as stop:
+        from vpbench.console import print_error
+
+        print_error("stopped:", f"{signal.Signals(stop.signum).name} received; nothing more was written")
+        return 128 + stop.signum
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (``finally`` blocks and context managers run), like KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second one kills at once
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

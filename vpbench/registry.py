@@ -51,9 +51,13 @@ _SAMPLING_SCHEMA = {
     "stride": (False, int),
     "fps": (False, (int, float)),
     "clip_s": (False, (int, float)),
-    "snippets": (False, int),
+    "temporal_scale": (False, int),
     "temporal_views": (True, int),
     "spatial_views": (True, int),
+    "short_side_ratio": (False, (int, float)),
+    "pad": (False, str),
+    "train_views": (False, int),
+    "train_augment": (False, dict),
 }
 _DATASET_SCHEMA = {
     "name": (True, str),
@@ -92,7 +96,7 @@ _TASK_SCHEMA = {
     "tiny": (False, {"sampling": (False, dict), "adapter": (False, dict), "features": (False, dict),
                      "dataset": (False, dict)}),
 }
-_SAMPLING_POLICIES = ("uniform", "stride", "fps")
+_SAMPLING_POLICIES = ("uniform", "stride", "fps", "segments")
 _BENCHMARK_REQUIRED = {"id": str, "task": str, "group": str, "metric": str, "prev_best": (int, float),
                        "prev_best_model": str}
 _BENCHMARK_OPTIONAL = {"paper_b": (int, float), "paper_g": (int, float), "paper_b_1b": (int, float),
@@ -597,11 +601,10 @@ def _kind_name(kind: Any) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
+    from vpbench.textio import read_text
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise RegistryError(f"{path}: file not found") from None
+        return yaml.safe_load(read_text(path, what="a YAML file", error=RegistryError))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

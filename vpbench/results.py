@@ -21,6 +21,7 @@ from typing import Any
 from vpbench.atomic import atomic_write_json
 from vpbench.errors import VpbenchError
 from vpbench.registry import TaskConfig
+from vpbench.textio import read_text
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("torch", "numpy", "scikit-learn", "decord", "pycocoevalcap", "nltk", "transformers")
@@ -99,11 +100,11 @@ def write_result(output_dir: str | Path, result: dict[str, Any]) -> Path:
 def load_results(directory: str | Path) -> list[dict[str, Any]]:
     """Every result JSON under ``directory`` (recursively), skipping files that are not results."""
     results = []
-    for path in sorted(Path(directory).rglob("*.json")):
+    for path in sorted(p for p in Path(directory).rglob("*.json") if p.is_file()):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise VpbenchError(f"{path}: not a readable JSON file ({error})") from None
+            data = json.loads(read_text(path, what="a result JSON"))
+        except json.JSONDecodeError as error:
+            raise VpbenchError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
         if not (isinstance(data, dict) and "schema_version" in data and "task" in data and "benchmarks" in data):
             continue  # predictions, tables, baselines: not result records
         if data["schema_version"] != SCHEMA_VERSION:

@@ -3,16 +3,20 @@
 One module for every probe task (VideoGLUE classification, Charades, the science sets), because
 they differ only in settings: ``type`` (``map`` or ``linear``), single- vs multi-label
 (``multilabel``: softmax + cross-entropy vs sigmoid + binary cross-entropy), ``label_smoothing``,
-``class_balanced`` (KABR's long tail: inverse-frequency class weights in the loss, positive
-weights for multi-label), ``classifier_l2`` (VideoGLUE's L2 on the classifier kernel), and the
+``class_balanced`` (inverse-frequency class weights in the loss, positive weights for
+multi-label), ``loss: eql`` (the equalization loss, :mod:`vpbench.adapters.eql`, KABR's loss in
+the paper; ``eql_lambda`` its tail threshold), ``classifier_l2`` (VideoGLUE's L2 on the classifier kernel), and the
 grid (``lr_grid`` / ``weight_decay_grid``) chosen on ``holdout_fraction`` of the training split.
 
 At test time every clip has V views (temporal x spatial crops); each view is scored alone and the
 probabilities (softmax, or sigmoid for multi-label) are averaged, as VideoGLUE and V-JEPA do.
 
-Features come through a loader ``load(indices) -> Tensor``: ``[b, L, D]`` tokens (or ``[b, D]``
-globals) for training, ``[b, V, L, D]`` (or ``[b, V, D]``) for prediction. This module never
-reads files and never sees the evaluation split during training.
+Training features come through ``load_train(items, views) -> Tensor``: ``[b, L, D]`` tokens (or
+``[b, D]`` globals), view ``views[k]`` of item ``items[k]``; with several cached augmented views
+per item each epoch trains on one of them (:class:`~vpbench.adapters.training.ViewSchedule`), and
+a held-out item is scored on the mean of its views' probabilities. Prediction takes
+``load(indices) -> [b, V, L, D]`` (or ``[b, V, D]``). This module never reads files and never
+sees the evaluation split during training.
 """
 
 from __future__ import annotations
@@ -25,17 +29,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vpbench.adapters import eql
 from vpbench.adapters.attentive import MAPConfig, MAPHead
 from vpbench.adapters.linear import LinearHead
-from vpbench.adapters.training import (Fitted, HParams, LoopSettings, check_keys, fit_with_selection, hp_grid,
-                                       loop_record, loop_settings, mean_average_precision, read_bool, read_int,
-                                       read_number)
+from vpbench.adapters.training import (Fitted, HParams, LoopSettings, ViewSchedule, check_keys, fit_with_selection,
+                                       hp_grid, loop_record, loop_settings, mean_average_precision, read_bool,
+                                       read_choice,
+                                       read_int, read_number)
 from vpbench.errors import RegistryError
 
 FeatureLoader = Callable[[list[int]], Tensor]
+ViewLoader = Callable[[list[int], list[int]], Tensor]
 HEAD_TYPES = ("map", "linear")
 PROBE_KEYS = ("heads", "hidden", "queries", "depth", "mlp", "dropout", "multilabel", "label_smoothing",
-              "class_balanced", "classifier_l2", "refit")
+              "class_balanced", "loss", "eql_lambda", "classifier_l2", "refit")
+LOSSES = ("cross_entropy", "eql")
 VIEW_FUSION = "mean of per-view probabilities (softmax; sigmoid for multi-label)"
 
 
@@ -49,6 +57,8 @@ class ProbeSpec:
     multilabel: bool
     label_smoothing: float
     class_balanced: bool
+    loss: str
+    eql_lambda: float
     classifier_l2: float
     holdout_fraction: float
     refit: bool
@@ -63,7 +73,12 @@ class ProbeSpec:
     def selection_score(self) -> str:
         if self.multilabel:
             return "mAP"
-        return "macro_accuracy" if self.class_balanced else "top1"
+        return "macro_accuracy" if self.class_balanced or self.loss == "eql" else "top1"
+
+    @property
+    def sigmoid(self) -> bool:
+        """Per-class sigmoid scores (multi-label, or EQL's per-class sigmoids) rather than a softmax."""
+        return self.multilabel or self.loss == "eql"
 
     def record(self) -> dict[str, Any]:
         """The adapter part of a result: variant, sizes, loss settings, grid (selection added later)."""
@@ -73,7 +88,9 @@ class ProbeSpec:
             **({"head": self.map.as_dict()} if self.head_type == "map" else {"dropout": self.map.dropout}),
             "num_classes": self.num_classes,
             "multilabel": self.multilabel,
-            "loss": "sigmoid binary cross-entropy" if self.multilabel else "softmax cross-entropy",
+            "loss": (f"equalization loss (Tan et al. 2020, sigmoid form), lambda {self.eql_lambda:g}"
+                     if self.loss == "eql" else
+                     "sigmoid binary cross-entropy" if self.multilabel else "softmax cross-entropy"),
             "label_smoothing": self.label_smoothing,
             "class_balanced": self.class_balanced,
             "classifier_l2": self.classifier_l2,
@@ -99,10 +116,15 @@ def probe_spec(adapter: dict[str, Any], num_classes: int, *, seed: int, device: 
         raise RegistryError(f"{where}.hidden ({map_config.hidden}) must be divisible by {where}.heads "
                             f"({map_config.heads})")
     multilabel = read_bool(adapter, "multilabel", False, where)
+    loss = read_choice(adapter, "loss", "cross_entropy", LOSSES, where)
+    if loss == "eql" and (adapter.get("class_balanced") or adapter.get("label_smoothing")):
+        raise RegistryError(f"{where}: loss 'eql' reweights the classes itself; it takes no class_balanced or "
+                            f"label_smoothing")
     return ProbeSpec(
         head_type=head_type, map=map_config, num_classes=num_classes, multilabel=multilabel,
         label_smoothing=read_number(adapter, "label_smoothing", 0.0, where, upper=1.0),
         class_balanced=read_bool(adapter, "class_balanced", False, where),
+        loss=loss, eql_lambda=read_number(adapter, "eql_lambda", eql.DEFAULT_LAMBDA, where, upper=1.0),
         classifier_l2=read_number(adapter, "classifier_l2", 0.0, where),
         holdout_fraction=read_number(adapter, "holdout_fraction", 0.1, where, upper=1.0),
         refit=read_bool(adapter, "refit", True, where),
@@ -145,7 +167,11 @@ def class_weights(targets: Tensor, num_classes: int, multilabel: bool) -> Tensor
 
 def classification_loss(spec: ProbeSpec, head: nn.Module, logits: Tensor, targets: Tensor,
                         weights: Tensor | None) -> Tensor:
-    if spec.multilabel:
+    """The training loss; ``weights`` are the class weights, or EQL's tail mask ``T_λ(f)`` with ``loss: eql``."""
+    if spec.loss == "eql":
+        multi_hot = targets if spec.multilabel else eql.one_hot(targets, spec.num_classes)
+        loss = eql.equalization_loss(logits, multi_hot, weights)
+    elif spec.multilabel:
         soft = targets * (1 - spec.label_smoothing) + spec.label_smoothing / 2 if spec.label_smoothing else targets
         loss = F.binary_cross_entropy_with_logits(logits, soft, pos_weight=weights)
     else:
@@ -161,35 +187,48 @@ def selection_score(spec: ProbeSpec, scores: np.ndarray, targets: Tensor) -> flo
         return mean_average_precision(targets.numpy(), scores)
     predicted = scores.argmax(axis=1)
     truth = targets.numpy()
-    if spec.class_balanced:
+    if spec.selection_score == "macro_accuracy":
         return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
     return float(np.mean(predicted == truth))
 
 
-def fit_probe(spec: ProbeSpec, load_train: FeatureLoader, labels: Sequence[int | Sequence[int]],
-              dim: int) -> Fitted:
-    """Train the probe on training items (all of them, after choosing the grid point on a held-out part)."""
+def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Sequence[int]], dim: int,
+              views: int = 1) -> Fitted:
+    """Train the probe on training items (all of them, after choosing the grid point on a held-out part).
+
+    ``views`` cached training views per item: epoch ``e`` trains on the view
+    :class:`ViewSchedule` picks for it.
+    """
     targets = target_matrix(labels, spec.num_classes, spec.multilabel)
     weights = class_weights(targets, spec.num_classes, spec.multilabel).to(spec.loop.device) \
         if spec.class_balanced else None
+    if spec.loss == "eql":
+        multi_hot = targets if spec.multilabel else eql.one_hot(targets, spec.num_classes)
+        weights = eql.tail_mask(eql.class_frequencies(multi_hot), spec.eql_lambda).to(spec.loop.device)
     device = spec.loop.device
+    schedule = ViewSchedule(len(targets), views, spec.loop.seed)
+    current = {"views": schedule.at(0)}
 
     def load_batch(indices: list[int]) -> tuple[Tensor, Tensor]:
-        return load_train(indices).to(device, torch.float32), targets[indices].to(device)
+        features = load_train(indices, current["views"][indices].tolist())
+        return features.to(device, torch.float32), targets[indices].to(device)
 
     def loss_fn(head: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         features, batch_targets = batch
         return classification_loss(spec, head, head(features), batch_targets, weights)
 
+    def every_view(indices: list[int]) -> Tensor:
+        return torch.stack([load_train(indices, [v] * len(indices)) for v in range(views)], dim=1)
+
     def score_fn(head: nn.Module, indices: list[int]) -> float:
-        scores = predict_probe(spec, head, lambda idx: load_train(idx).unsqueeze(1), len(indices),
-                               order=indices)
+        scores = predict_probe(spec, head, every_view, len(indices), order=indices)
         return selection_score(spec, scores, targets[indices])
 
     return fit_with_selection(
         lambda: build_head(spec, dim), spec.grid, len(targets), load_batch, loss_fn, score_fn, spec.loop,
         holdout_fraction=spec.holdout_fraction, score_name=spec.selection_score, refit=spec.refit,
-        strata=None if spec.multilabel else targets.tolist())
+        strata=None if spec.multilabel else targets.tolist(),
+        on_epoch=lambda epoch: current.update(views=schedule.at(epoch)))
 
 
 @torch.no_grad()
@@ -203,7 +242,7 @@ def predict_probe(spec: ProbeSpec, head: nn.Module, load_views: FeatureLoader, n
         views = load_views(order[start:start + spec.loop.batch_size]).to(spec.loop.device, torch.float32)
         batch, num_views = views.shape[:2]
         logits = head(views.reshape(batch * num_views, *views.shape[2:]))
-        probs = torch.sigmoid(logits) if spec.multilabel else torch.softmax(logits, dim=-1)
+        probs = torch.sigmoid(logits) if spec.sigmoid else torch.softmax(logits, dim=-1)
         outputs.append(probs.reshape(batch, num_views, -1).mean(dim=1).cpu())
     if not outputs:
         return np.zeros((0, spec.num_classes), dtype=np.float32)

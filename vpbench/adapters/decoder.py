@@ -7,8 +7,11 @@ only the resampler learns, with the LM's loss on the target tokens alone. The LM
 ``[BOS] [resampler tokens] [prompt] [target]``; decoding is greedy.
 
 ``tiny-gpt2`` is the tiny suite's stand-in for a pretrained LM: a small GPT-2 trained here, on the
-training split's texts only, before the resampler is trained against it frozen (see
-:func:`build_tiny_language_model` for why its pre-training puts words in a soft prefix).
+resampler's training texts only (the video-text corpus's, or in-domain the target's train split),
+before the resampler is trained against it frozen (see :func:`build_tiny_language_model` for why
+its pre-training puts words in a soft prefix). Both can be saved and reloaded
+(:func:`save_adapter` / :func:`load_adapter`, :func:`save_tiny_language_model`), so a resampler
+trained once is reused.
 
 This module holds the modules, training and decoding; it never reads datasets, features files
 or metrics, and never writes results.
@@ -435,36 +438,40 @@ class Example:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int
+    steps: int
     batch_size: int
     lr: float
     seed: int
-    weight_decay: float = 1e-4
     grad_clip: float = 1.0
 
 
 def train_resampler(model: VideoToText, features: FeatureLoader, examples: Sequence[Example],
                     settings: TrainSettings, progress: bool = False) -> list[float]:
-    """AdamW (one-cycle schedule) on the resampler (and LoRA, if any); the mean loss of each epoch.
+    """``settings.steps`` Adam steps on the resampler (and LoRA, if any); the mean loss of each pass.
 
-    Targets end with the LM's EOS, so the resampler also learns where a caption or answer stops.
+    The paper names Adam and a peak learning rate (App. G); the schedule shape is not given, so the
+    rate warms up over the first 10% of the steps and then anneals (one-cycle, cosine). Passes over
+    the examples are reshuffled; the last may be partial. Targets end with the LM's EOS, so the
+    resampler also learns where a caption or answer stops.
     """
     lm = model.lm
     prompts = lm.encode([e.prompt for e in examples])
     targets = [ids + [lm.eos_id] for ids in lm.encode([" " + e.target for e in examples])]
     _check_length(model, max(len(p) + len(t) for p, t in zip(prompts, targets)))
     parameters = model.trainable_parameters()
-    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.epochs * math.ceil(len(examples) / settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=max(steps, 1),
+    optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=settings.steps,
                                                     pct_start=0.1)
     generator = torch.Generator().manual_seed(settings.seed)
-    history = []
+    passes = math.ceil(settings.steps / math.ceil(len(examples) / settings.batch_size))
+    history, done = [], 0
     model.resampler.train()
-    for _ in _bar(range(settings.epochs), progress, "resampler", "epoch"):
+    for _ in _bar(range(passes), progress, "resampler", "pass"):
         order = torch.randperm(len(examples), generator=generator).tolist()
         losses = []
         for start in range(0, len(order), settings.batch_size):
+            if done == settings.steps:
+                break
             batch = order[start:start + settings.batch_size]
             tokens = features([examples[i].video for i in batch])
             loss = model.loss(tokens, [prompts[i] for i in batch], [targets[i] for i in batch])
@@ -474,6 +481,7 @@ def train_resampler(model: VideoToText, features: FeatureLoader, examples: Seque
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
+            done += 1
         history.append(float(np.mean(losses)))
     model.resampler.eval()
     return history
@@ -536,6 +544,10 @@ def few_shot_prefix(examples: Sequence[tuple[str, str]], template: str) -> str:
 
 # --- settings and saving ----------------------------------------------------------------------
 
+TRAIN_ON = ("corpus", "target")
+"""``adapter.train_on``: the video-text corpus (the paper's zero-shot protocol) or the target's train split."""
+
+
 @dataclass(frozen=True)
 class DecoderSettings:
     """The ``adapter:`` section of a captioning / QA task, validated."""
@@ -544,24 +556,34 @@ class DecoderSettings:
     latents: int
     layers: int
     heads: int
-    epochs: int
+    steps: int
     batch_size: int
     lr: float
-    prompt: str
+    caption_prompt: str
+    question_prompt: str
     max_new_tokens: int = 32
     lora: dict[str, Any] | None = None
     few_shot: int = 0
     closed_vocabulary: int = 0
+    train_on: str = "corpus"
+    corpus: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": "resampler", "lm": self.lm, "latents": self.latents, "layers": self.layers,
-                "heads": self.heads, "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                "prompt": self.prompt, "max_new_tokens": self.max_new_tokens, "decoding": "greedy",
-                "lora": self.lora or False, "few_shot": self.few_shot, "closed_vocabulary": self.closed_vocabulary}
+        return {**self.training_dict(), "type": "resampler", "max_new_tokens": self.max_new_tokens,
+                "decoding": "greedy", "closed_vocabulary": self.closed_vocabulary, "train_on": self.train_on,
+                "corpus": self.corpus}
+
+    def training_dict(self) -> dict[str, Any]:
+        """Every setting that changes the trained resampler (and nothing that only changes decoding)."""
+        return {"lm": self.lm, "latents": self.latents, "layers": self.layers, "heads": self.heads,
+                "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "optimizer": "adam",
+                "caption_prompt": self.caption_prompt, "question_prompt": self.question_prompt,
+                "few_shot": self.few_shot, "lora": self.lora or False}
 
 
-_INTEGER_KEYS = ("latents", "layers", "heads", "epochs", "batch_size", "max_new_tokens")
-_KNOWN_KEYS = {"type", "lm", "lr", "prompt", "decoding", "lora", "few_shot", "closed_vocabulary", *_INTEGER_KEYS}
+_INTEGER_KEYS = ("latents", "layers", "heads", "steps", "batch_size", "max_new_tokens")
+_KNOWN_KEYS = {"type", "lm", "lr", "caption_prompt", "question_prompt", "decoding", "lora", "few_shot",
+               "closed_vocabulary", "train_on", "corpus", *_INTEGER_KEYS}
 
 
 def decoder_settings(adapter: dict[str, Any], where: str, lm_override: str | None = None) -> DecoderSettings:
@@ -590,15 +612,26 @@ def decoder_settings(adapter: dict[str, Any], where: str, lm_override: str | Non
     lm = lm_override or adapter.get("lm")
     if not isinstance(lm, str) or not lm:
         raise RegistryError(f"{where}.lm must name a causal LM (hub id, folder, or '{TINY_LM}'), got {lm!r}")
-    prompt = adapter.get("prompt")
-    if not isinstance(prompt, str):
-        raise RegistryError(f"{where}.prompt must be a string, got {prompt!r}")
+    for key in ("caption_prompt", "question_prompt"):
+        if not isinstance(adapter.get(key), str):
+            raise RegistryError(f"{where}.{key} must be a string, got {adapter.get(key)!r}")
+    if "{question}" not in adapter["question_prompt"]:
+        raise RegistryError(f"{where}.question_prompt {adapter['question_prompt']!r} must contain '{{question}}'")
     lora = adapter.get("lora", False)
     if lora is True:
         lora = {"r": 8, "alpha": 16, "dropout": 0.0}
     if lora is not False and not isinstance(lora, dict):
         raise RegistryError(f"{where}.lora must be false, true or {{r, alpha, dropout}}, got {lora!r}")
-    return DecoderSettings(lm=lm, lr=float(lr), prompt=prompt, lora=lora or None, **values)
+    train_on = adapter.get("train_on", "corpus")
+    if train_on not in TRAIN_ON:
+        raise RegistryError(f"{where}.train_on is {train_on!r}; expected one of {list(TRAIN_ON)}")
+    corpus = adapter.get("corpus")
+    if train_on == "corpus" and not isinstance(corpus, dict):
+        raise RegistryError(f"{where}.corpus must describe the video-text corpus the resampler trains on "
+                            f"(root, captions, videos, vqa), got {corpus!r}")
+    return DecoderSettings(lm=lm, lr=float(lr), caption_prompt=adapter["caption_prompt"],
+                           question_prompt=adapter["question_prompt"], lora=lora or None, train_on=train_on,
+                           corpus=corpus, **values)
 
 
 def build_language_model(settings: DecoderSettings, training: Sequence[Example], *, seed: int,
@@ -611,27 +644,30 @@ def build_language_model(settings: DecoderSettings, training: Sequence[Example],
 
 
 def fit_decoder(settings: DecoderSettings, features: FeatureLoader, video_dim: int, examples: Sequence[Example], *,
-                seed: int, device: str, shuffle_videos: bool = False, progress: bool = False
-                ) -> tuple[VideoToText, dict[str, Any]]:
-    """Build the LM, then train a fresh resampler against it; returns the model and what to record.
+                seed: int, device: str, shuffle_videos: bool = False, progress: bool = False,
+                lm: LanguageModel | None = None) -> tuple[VideoToText, dict[str, Any]]:
+    """Build the LM (unless given), then train a fresh resampler against it; the model and what to record.
 
     ``shuffle_videos`` is the control run: each training video's texts go to another (seeded)
     video, so the resampler can learn nothing about the pixels; the tiny LM is still built from
     the unshuffled texts (its pre-training never sees a video).
     """
-    lm = build_language_model(settings, examples, seed=seed, device=device)
+    lm = lm or build_language_model(settings, examples, seed=seed, device=device)
     torch.manual_seed(seed)
     model = VideoToText(lm, video_dim, latents=settings.latents, layers=settings.layers, heads=settings.heads)
     if shuffle_videos:
         permutation = np.random.default_rng([seed, 31337]).permutation(max(e.video for e in examples) + 1)
         examples = [replace(e, video=int(permutation[e.video])) for e in examples]
-    losses = train_resampler(model, features, examples, TrainSettings(settings.epochs, settings.batch_size,
+    losses = train_resampler(model, features, examples, TrainSettings(settings.steps, settings.batch_size,
                                                                       settings.lr, seed), progress=progress)
-    return model, {"lm": lm.info, "train_examples": len(examples), "train_loss_by_epoch": [round(v, 5) for v in losses]}
+    return model, {"lm": lm.info, "train_examples": len(examples), "train_loss_by_pass": [round(v, 5) for v in losses]}
 
 
-def save_adapter(model: VideoToText, path: Path) -> Path:
-    """The trained weights (resampler, and LoRA if any) as safetensors, never pickle."""
+def save_adapter(model: VideoToText, path: Path, metadata: dict[str, Any] | None = None) -> Path:
+    """The trained weights (resampler, and LoRA if any) as safetensors, never pickle; ``metadata``
+    (JSON) goes into the file's header."""
+    import json
+
     from safetensors.torch import save
 
     from vpbench.atomic import atomic_write_bytes
@@ -639,4 +675,44 @@ def save_adapter(model: VideoToText, path: Path) -> Path:
     tensors = {f"resampler.{k}": v.detach().contiguous().cpu() for k, v in model.resampler.state_dict().items()}
     tensors.update({f"lm.{name}": p.detach().contiguous().cpu() for name, p in model.lm.model.named_parameters()
                     if "lora_" in name})
-    return atomic_write_bytes(path, save(tensors))
+    header = {"record": json.dumps(metadata, default=str)} if metadata is not None else None
+    return atomic_write_bytes(path, save(tensors, metadata=header))
+
+
+def load_adapter(lm: LanguageModel, path: Path, settings: DecoderSettings, video_dim: int) -> VideoToText:
+    """A resampler saved by :func:`save_adapter`, in front of ``lm`` (whose LoRA weights it restores)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise VpbenchError(f"{path}: not a readable resampler file ({error})") from None
+    model = VideoToText(lm, video_dim, latents=settings.latents, layers=settings.layers, heads=settings.heads)
+    resampler = {k[len("resampler."):]: v for k, v in tensors.items() if k.startswith("resampler.")}
+    lora = {k[len("lm."):]: v for k, v in tensors.items() if k.startswith("lm.")}
+    try:
+        model.resampler.load_state_dict(resampler)
+        if lora:
+            missing = set(lora) - {name for name, _ in lm.model.named_parameters()}
+            if missing:
+                raise RuntimeError(f"LoRA weights {sorted(missing)[:3]} do not exist in the LM")
+            lm.model.load_state_dict(lora, strict=False)
+    except RuntimeError as error:
+        raise VpbenchError(f"{path}: the saved resampler does not fit these settings ({str(error).splitlines()[0]})") \
+            from None
+    model.resampler.to(lm.model.device).eval()
+    return model
+
+
+def save_tiny_language_model(lm: LanguageModel, folder: Path) -> Path:
+    """The tiny LM as a Hugging Face folder (safetensors weights, tokenizer JSON), reloadable offline."""
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def load_tiny_language_model(folder: Path, info: dict[str, Any], *, device: str) -> LanguageModel:
+    """A tiny LM saved by :func:`save_tiny_language_model`; ``info`` is what was recorded when it was built."""
+    loaded = load_language_model(str(folder), device=device)
+    return LanguageModel(loaded.model, loaded.tokenizer, dict(info))

@@ -11,7 +11,13 @@ Every adapter (linear, MAP, RoI, temporal) trains the same way, so the machinery
   evaluation split is never seen here: a runner hands this module training items only. The grid,
   the held-out scores and the rule are returned so the result can record them.
 * :func:`train_heads` is the loop itself: AdamW, linear warm-up then cosine decay to zero, a
-  seeded shuffle per epoch, one optimizer and schedule per head.
+  seeded shuffle per epoch, one optimizer and schedule per head. ``schedule: cosine_from_start``
+  is TF Model Garden's ``LinearWarmup(CosineDecay)`` that VideoGLUE trains with (the cosine runs
+  over every step from step 0; warm-up ramps to its value), ``weight_decay_skips: [bias, norm]``
+  VideoGLUE's ``exclude_from_weight_decay: [LayerNorm, layer_norm, bias]``. A head whose reference
+  code trains otherwise may ask for ``optimizer: adam`` (L2 weight decay) and ``schedule: step``
+  (the lr times ``step_gamma`` every ``step_epochs`` epochs), e.g. G-TAD's ActivityNet recipe.
+* :class:`ViewSchedule` says which of an item's cached augmented views each epoch trains on.
 
 Items are addressed by integer index; what an index means (a clip's tokens, a keyframe's boxes, a
 video's snippets) is the caller's business: it passes ``load_batch(indices)`` and
@@ -50,11 +56,16 @@ class LoopSettings:
     epochs: int
     batch_size: int
     seed: int = 0
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    step_epochs: int = 1
+    step_gamma: float = 0.1
     warmup_fraction: float = 0.05
     grad_clip: float | None = 1.0
     device: str = "cpu"
     progress: bool = True
     description: str = "adapter"
+    weight_decay_skips: tuple[str, ...] = ()
 
 
 def hp_grid(adapter: dict[str, Any], where: str = "adapter") -> list[HParams]:
@@ -131,8 +142,11 @@ def mean_average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(truth[:, present], scores[:, present], average="macro"))
 
 
-LOOP_KEYS = ("type", "optimizer", "schedule", "epochs", "batch_size", "lr", "lr_grid", "weight_decay",
-             "weight_decay_grid", "warmup_fraction", "grad_clip", "holdout_fraction")
+LOOP_KEYS = ("type", "optimizer", "schedule", "step_epochs", "step_gamma", "epochs", "batch_size", "lr", "lr_grid",
+             "weight_decay", "weight_decay_grid", "weight_decay_skips", "warmup_fraction", "grad_clip",
+             "holdout_fraction")
+SCHEDULES = ("cosine", "cosine_from_start", "step")
+DECAY_SKIPS = ("bias", "norm")
 """``adapter:`` keys every trained head reads (the loop, the grid, the selection)."""
 
 
@@ -149,11 +163,17 @@ def loop_settings(adapter: dict[str, Any], *, seed: int, device: str, descriptio
                   where: str = "adapter") -> LoopSettings:
     """Read the shared loop settings of an ``adapter:`` section, with errors naming the key.
 
-    The loop is AdamW with warm-up + cosine decay; ``optimizer``/``schedule`` may say so and
-    nothing else (a YAML asking for SGD must fail, not run AdamW).
+    The loop is AdamW (or Adam) with warm-up + cosine decay (or step decay); anything else (a
+    YAML asking for SGD) must fail, not run AdamW. ``schedule`` is one of :data:`SCHEDULES`.
     """
-    read_choice(adapter, "optimizer", "adamw", ("adamw",), where)
-    read_choice(adapter, "schedule", "cosine", ("cosine",), where)
+    optimizer = read_choice(adapter, "optimizer", "adamw", ("adamw", "adam"), where)
+    schedule = read_choice(adapter, "schedule", "cosine", SCHEDULES, where)
+    if schedule != "step" and ("step_epochs" in adapter or "step_gamma" in adapter):
+        raise RegistryError(f"{where}: step_epochs/step_gamma only apply to schedule 'step'")
+    skips = adapter.get("weight_decay_skips", [])
+    if not isinstance(skips, list) or not set(skips) <= set(DECAY_SKIPS):
+        raise RegistryError(f"{where}.weight_decay_skips must be a list drawn from {list(DECAY_SKIPS)}, "
+                            f"got {skips!r}")
     for key in ("epochs", "batch_size"):
         if key not in adapter:
             raise RegistryError(f"{where}: missing required key '{key}'")
@@ -163,14 +183,21 @@ def loop_settings(adapter: dict[str, Any], *, seed: int, device: str, descriptio
         raise RegistryError(f"{where}.grad_clip must be a positive number or null, got {clip!r}")
     return LoopSettings(epochs=read_int(adapter, "epochs", 1, where),
                         batch_size=read_int(adapter, "batch_size", 1, where), seed=seed,
-                        warmup_fraction=warmup, grad_clip=clip, device=device, description=description)
+                        optimizer=optimizer, schedule=schedule, step_epochs=read_int(adapter, "step_epochs", 1, where),
+                        step_gamma=read_number(adapter, "step_gamma", 0.1, where, upper=1.0),
+                        warmup_fraction=warmup, grad_clip=clip, device=device, description=description,
+                        weight_decay_skips=tuple(sorted(set(skips))))
 
 
 def loop_record(loop: LoopSettings, grid: Sequence[HParams]) -> dict[str, Any]:
     """How a head was trained, as every adapter's result records it: one wording for the shared loop."""
+    decay = {"cosine": "cosine decay to 0",
+             "cosine_from_start": "cosine decay to 0 over all steps from step 0 (TF Model Garden LinearWarmup(CosineDecay))",
+             "step": f"lr x {loop.step_gamma:g} every {loop.step_epochs} epoch(s)"}[loop.schedule]
     return {
-        "optimizer": "adamw",
-        "schedule": f"linear warm-up ({loop.warmup_fraction:g} of steps) + cosine decay to 0",
+        "optimizer": loop.optimizer + (f" (no weight decay on {', '.join(loop.weight_decay_skips)})"
+                                       if loop.weight_decay_skips else ""),
+        "schedule": f"linear warm-up ({loop.warmup_fraction:g} of steps) + {decay}",
         "epochs": loop.epochs,
         "batch_size": loop.batch_size,
         "grad_clip": loop.grad_clip,
@@ -184,16 +211,78 @@ def seeded(seed: int) -> torch.Generator:
     return generator
 
 
-def cosine_lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Multiplier of the base lr: linear warm-up from 0, then cosine decay to 0 at ``total_steps``."""
+def cosine_lr_lambda(total_steps: int, warmup_steps: int, from_start: bool = False) -> Callable[[int], float]:
+    """Multiplier of the base lr: linear warm-up from 0, then cosine decay to 0 at ``total_steps``.
+
+    ``from_start``: the cosine is a function of the step from 0 over ``total_steps`` and the
+    warm-up ramps linearly to its value at ``warmup_steps`` (TF Model Garden's ``LinearWarmup``
+    around ``CosineDecay``); otherwise the cosine starts where the warm-up ends.
+    """
+
+    def cosine(progress: float) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    def factor(step: int) -> float:
+        if from_start:
+            if warmup_steps and step < warmup_steps:
+                return step / warmup_steps * cosine(warmup_steps / total_steps)
+            return cosine(step / max(1, total_steps))
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return cosine((step - warmup_steps) / max(1, total_steps - warmup_steps))
+
+    return factor
+
+
+def step_lr_lambda(steps_per_epoch: int, warmup_steps: int, step_epochs: int, gamma: float
+                   ) -> Callable[[int], float]:
+    """Multiplier of the base lr: linear warm-up from 0, then ``gamma`` per ``step_epochs`` epochs (StepLR)."""
 
     def factor(step: int) -> float:
         if warmup_steps and step < warmup_steps:
             return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return gamma ** ((step // steps_per_epoch) // step_epochs)
 
     return factor
+
+
+def parameter_groups(head: nn.Module, weight_decay: float, skips: Sequence[str]) -> list[dict[str, Any]]:
+    """AdamW parameter groups: ``weight_decay`` for every trainable parameter except biases (``bias``
+    in ``skips``) and normalisation layers' scales and shifts (``norm``), which get none."""
+    norm_params = {id(p) for module in head.modules()
+                   if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm))
+                   for p in module.parameters(recurse=False)}
+    decayed, skipped = [], []
+    for name, param in head.named_parameters():
+        if not param.requires_grad:
+            continue
+        skip = ("bias" in skips and name.rsplit(".", 1)[-1] == "bias") or ("norm" in skips and id(param) in norm_params)
+        (skipped if skip else decayed).append(param)
+    groups = [{"params": decayed, "weight_decay": weight_decay}]
+    if skipped:
+        groups.append({"params": skipped, "weight_decay": 0.0})
+    return groups
+
+
+@dataclass(frozen=True)
+class ViewSchedule:
+    """Which of its ``views`` cached training views each item trains on in each epoch.
+
+    Epoch ``e`` uses view ``(e + shift_i) mod views`` of item ``i``, with ``shift_i`` drawn once
+    from the seed. So an epoch is still one pass over the items (VideoGLUE's epochs and steps
+    keep their meaning: it draws one fresh augmented clip per video per epoch), every ``views``
+    consecutive epochs visit every view of every item once, and a batch mixes views.
+    """
+
+    num_items: int
+    views: int = 1
+    seed: int = 0
+
+    def at(self, epoch: int) -> np.ndarray:
+        if self.views == 1:
+            return np.zeros(self.num_items, dtype=np.int64)
+        shift = np.random.default_rng([int(self.seed), 4099]).integers(self.views, size=self.num_items)
+        return (epoch + shift) % self.views
 
 
 def train_heads(
@@ -203,11 +292,13 @@ def train_heads(
     load_batch: Callable[[list[int]], Any],
     loss_fn: Callable[[nn.Module, Any], Tensor],
     settings: LoopSettings,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train every head on ``indices`` in one pass per epoch; return each head's last-epoch mean loss.
 
     All heads see the same batches in the same order (one seeded shuffle per epoch), so a grid
     costs one feature read per batch, not one per head. Each head has its own AdamW and schedule.
+    ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views).
     """
     if len(heads) != len(hparams):
         raise ValueError("one HParams per head is required")
@@ -220,14 +311,20 @@ def train_heads(
     optimizers, schedulers = [], []
     for head, hp in zip(heads, hparams):
         head.to(settings.device).train()
-        optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=hp.lr,
-                                      weight_decay=hp.weight_decay)
+        kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(parameter_groups(head, hp.weight_decay, settings.weight_decay_skips), lr=hp.lr,
+                         weight_decay=hp.weight_decay)
         optimizers.append(optimizer)
-        schedulers.append(torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_lr_lambda(total, warmup)))
+        factor = (step_lr_lambda(steps_per_epoch, warmup, settings.step_epochs, settings.step_gamma)
+                  if settings.schedule == "step" else
+                  cosine_lr_lambda(total, warmup, from_start=settings.schedule == "cosine_from_start"))
+        schedulers.append(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
     generator = seeded(settings.seed)
     last_losses = [math.nan] * len(heads)
     epochs = _progress(range(settings.epochs), settings, f"{settings.description} ({len(heads)} head(s))")
-    for _ in epochs:
+    for epoch in epochs:
+        if on_epoch is not None:
+            on_epoch(epoch)
         order = torch.randperm(len(indices), generator=generator).tolist()
         sums = [0.0] * len(heads)
         for start in range(0, len(order), settings.batch_size):
@@ -306,12 +403,14 @@ def fit_with_selection(
     score_name: str,
     refit: bool = True,
     strata: Sequence[Any] | None = None,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> Fitted:
     """Choose a grid point on a held-out part of the training items, then train the final head.
 
     ``make_head`` must build a fresh head; it is called under ``torch.manual_seed(settings.seed)``
     so every head of the grid (and the refit) starts from the same initial weights. ``score_fn(head,
     holdout_indices)`` returns a higher-is-better score. Ties go to the earlier grid point.
+    ``on_epoch`` is handed to every :func:`train_heads` call.
     """
     grid = list(grid)
     if not grid:
@@ -324,13 +423,13 @@ def fit_with_selection(
     all_items = list(range(num_items))
     if len(grid) == 1:
         head = fresh()
-        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings)
+        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch)
         return Fitted(head, grid[0], {"grid": [grid[0].as_dict()], "rule": "single setting: nothing to select",
                                       "selected": grid[0].as_dict()}, loss)
     fit_items, holdout_items = split_holdout(num_items, holdout_fraction, settings.seed, strata)
     heads = [fresh() for _ in grid]
     losses = train_heads(heads, grid, fit_items, load_batch, loss_fn,
-                         replace(settings, description=f"{settings.description} grid"))
+                         replace(settings, description=f"{settings.description} grid"), on_epoch)
     scores = []
     for head in heads:
         with torch.no_grad():
@@ -353,7 +452,7 @@ def fit_with_selection(
         return Fitted(heads[best], grid[best], selection, losses[best])
     head = fresh()
     (loss,) = train_heads([head], [grid[best]], all_items, load_batch, loss_fn,
-                          replace(settings, description=f"{settings.description} refit"))
+                          replace(settings, description=f"{settings.description} refit"), on_epoch)
     return Fitted(head, grid[best], selection, loss)
 
 

@@ -14,10 +14,12 @@ import re
 import time
 from pathlib import Path
 
+from vpbench.commands.options import number
 from vpbench.errors import VpbenchError
 
 HELP = "inspect or prune the feature cache"
 
+_MIN_PREFIX = 4
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 _DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 
@@ -26,12 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("info", "prune"), help="info: what the cache holds; prune: free space")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="feature cache (default: $VPBENCH_CACHE/features or ~/.cache/vpbench/features)")
-    parser.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+    parser.add_argument("--older-than", type=number(0), default=None, metavar="DAYS",
                         help="prune: delete entries not used for DAYS days")
     parser.add_argument("--max-size", default=None, metavar="SIZE",
                         help="prune: delete least recently used entries until the cache holds at most SIZE (e.g. 50G)")
-    parser.add_argument("--group", action="append", default=[], metavar="DIGEST",
-                        help="prune: delete every entry of the group whose digest starts with DIGEST (see info)")
+    parser.add_argument("--group", action="append", default=[], metavar="DIGEST", type=_digest_prefix,
+                        help=f"prune: delete every entry of the one group whose digest starts with DIGEST "
+                             f"(at least {_MIN_PREFIX} hex digits, see info)")
     parser.add_argument("--all", action="store_true", help="prune: delete every entry")
     parser.add_argument("--dry-run", action="store_true", help="prune: only report what would be deleted")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "info":
         _info(cache, args.json)
         return 0
+    _check_groups(cache, args.group)
     report = cache.prune(
         older_than_s=None if args.older_than is None else args.older_than * 86400,
         max_bytes=None if args.max_size is None else parse_size(args.max_size),
@@ -58,9 +62,32 @@ def run(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
+        from vpbench.console import plain
+
         verb = "would delete" if args.dry_run else "deleted"
-        Console(stderr=True).print(f"{verb} {report.files} files ({_size(report.bytes)}) in {cache.root}", highlight=False)
+        Console(stderr=True).print(f"{verb} {report.files} files ({_size(report.bytes)}) in {plain(cache.root)}",
+                                   highlight=False)
     return 0
+
+
+def _digest_prefix(text: str) -> str:
+    """A settings-group digest prefix: hex digits only, long enough to name one group."""
+    prefix = text.strip().lower()
+    if not re.fullmatch(f"[0-9a-f]{{{_MIN_PREFIX},64}}", prefix):
+        raise argparse.ArgumentTypeError(f"expected at least {_MIN_PREFIX} hex digits of a group digest "
+                                         f"(`vpbench cache info` lists them), got {text!r}")
+    return prefix
+
+
+def _check_groups(cache, prefixes: list[str]) -> None:
+    """Each ``--group`` prefix must name exactly one settings group: never a guess, never several."""
+    digests = [group.digest for group in cache.groups()]
+    for prefix in prefixes:
+        matches = [digest for digest in digests if digest.startswith(prefix)]
+        if len(matches) != 1:
+            found = "no group" if not matches else f"{len(matches)} groups ({', '.join(m[:12] for m in matches)})"
+            raise VpbenchError(f"--group {prefix}: matches {found} in {cache.root}; give a prefix of exactly one "
+                               "digest from `vpbench cache info`")
 
 
 def parse_size(text: str) -> int:
@@ -95,7 +122,9 @@ def _info(cache, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"feature cache {cache.root}: {sum(r['entries'] for r in rows)} entries, "
+    from vpbench.console import plain
+
+    table = Table(title=f"feature cache {plain(cache.root)}: {sum(r['entries'] for r in rows)} entries, "
                         f"{_size(sum(r['bytes'] for r in rows))}", box=box.SIMPLE, pad_edge=False)
     for column in ("group", "model", "layout", "clip", "dtype", "items", "size", "last used"):
         table.add_column(column, justify="right" if column in ("items", "size") else "left", no_wrap=True)

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vpbench.console import plain
 from vpbench.errors import VpbenchError
 
 HELP = "regression gate: compare results with a baseline"
@@ -76,17 +77,18 @@ def _print_report(console, report, baseline_path: Path) -> None:
     for row in moved:
         table.add_row(row.benchmark, f"{row.model}:{row.adapter}", _fmt(row.baseline), _fmt(row.current),
                       _fmt(row.delta, signed=True), _fmt(row.tolerance),
-                      f"[{colours.get(row.status, '')}]{row.status.value}[/]", row.detail)
+                      f"[{colours.get(row.status, '')}]{row.status.value}[/]", plain(row.detail))
     if moved:
         console.print(table)
     counts = [f"{report.count(s)} {s.value}" for s in Status if report.count(s)]
     console.print(f"{len(report.rows)} entries: {', '.join(counts) or 'none'}", highlight=False)
     for row in report.rows:
         if row.status is Status.REGRESSED:
-            console.print(f"[bold red]REGRESSION[/] {row.name}: {row.baseline:.4g} -> {row.current:.4g} "
+            console.print(f"[bold red]REGRESSION[/] {plain(row.name)}: {row.baseline:.4g} -> {row.current:.4g} "
                           f"({row.delta:+.4g} points, tolerance {row.tolerance:g})", highlight=False)
         elif row.status.unusable:
-            console.print(f"[bold magenta]UNUSABLE[/] {row.name}: {row.status.value}: {row.detail}", highlight=False)
+            console.print(f"[bold magenta]UNUSABLE[/] {plain(row.name)}: {row.status.value}: {plain(row.detail)}",
+                          highlight=False)
     verdict = {0: "[green]PASS[/]", 1: "[bold red]FAIL: regression beyond tolerance[/]",
                2: "[bold magenta]ERROR: results cannot be compared with the baseline[/]"}[report.exit_code]
     console.print(verdict)

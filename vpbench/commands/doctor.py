@@ -23,6 +23,7 @@ import numpy as np
 
 from vpbench.assets import Asset, task_assets
 from vpbench.commands.run import _pairs, resolve_data_root, resolve_user_files
+from vpbench.console import plain
 from vpbench.datasets import DatasetSplit, read_split
 from vpbench.errors import VpbenchError
 from vpbench.registry import TaskConfig, load_registry
@@ -180,7 +181,8 @@ def _decode(report: TaskReport, entry: SplitReport, data: DatasetSplit, count: i
         try:
             source = open_source(sample.video_path)
             start, end = clip_range(source.num_frames, source.fps, sample.clip_span_s, sample.frame_span)
-            frames = source.read(np.array(sorted({start, (start + end - 1) // 2, end - 1})))
+            # A centred clip may start before frame 0 (the sampler repeats frame 0 there).
+            frames = source.read(np.array(sorted({max(i, 0) for i in (start, (start + end - 1) // 2, end - 1)})))
             if frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ValueError(f"decoder returned shape {frames.shape}")
             entry.decoded += 1
@@ -194,13 +196,14 @@ def _decode(report: TaskReport, entry: SplitReport, data: DatasetSplit, count: i
 
 def _print(reports: list[TaskReport]) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from vpbench.console import plain
 
     console = Console()
     for report in reports:
         if report.splits:
-            table = Table(title=f"{report.task}  ({report.data_dir})", title_justify="left")
+            table = Table(title=f"{report.task}  ({plain(report.data_dir)})", title_justify="left")
             for column in ("split", "samples", "videos found", "missing", "official", "classes", "decoded"):
                 table.add_column(column, justify="left" if column == "split" else "right")
             for s in report.splits:
@@ -211,20 +214,20 @@ def _print(reports: list[TaskReport]) -> None:
         _print_assets(console, report)
         for s in report.splits:
             for note in s.notes:
-                console.print(f"  [dim]{s.split}: {note}[/]", highlight=False)
+                console.print(f"  [dim]{s.split}: {plain(note)}[/]", highlight=False)
             for path in s.missing_examples:
-                console.print(f"  [dim]{s.split}: missing {path}[/]", highlight=False)
+                console.print(f"  [dim]{s.split}: missing {plain(path)}[/]", highlight=False)
             if s.missing > len(s.missing_examples):
                 console.print(f"  [dim]{s.split}: ... and {s.missing - len(s.missing_examples)} more missing[/]")
         for p in report.problems:
             style = "bold red" if p["severity"] == "error" else "yellow"
-            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {escape(p['message'])}", highlight=False)
+            console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {plain(p['message'])}", highlight=False,
+                          soft_wrap=True)
         verdict = "[green]ready to run[/]" if report.can_run else "[bold red]cannot run[/]"
         console.print(f"  {report.task}: {verdict}" + ("" if report.problems else " (no problem found)"))
 
 
 def _print_assets(console, report: TaskReport) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{report.task}: assets", title_justify="left")
@@ -232,7 +235,7 @@ def _print_assets(console, report: TaskReport) -> None:
         table.add_column(column)
     for asset in report.assets:
         here = {True: "[green]present[/]", False: "[red]missing[/]"}.get(asset["present"], "?")
-        table.add_row(asset["kind"], escape(asset["key"]),
-                      here + (f"\n{escape(asset['location'])}" if asset["location"] else ""),
-                      escape("\n".join(asset["sources"])), escape(asset["without"]))
+        table.add_row(asset["kind"], plain(asset["key"]),
+                      here + (f"\n{plain(asset['location'])}" if asset["location"] else ""),
+                      plain("\n".join(asset["sources"])), plain(asset["without"]))
     console.print(table)

@@ -21,6 +21,7 @@ import json
 import re
 from pathlib import Path
 
+from vpbench.commands.options import integer, number
 from vpbench.errors import VpbenchError
 
 HELP = "extract features (tokens or embeddings) for videos"
@@ -31,14 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", type=Path, help="file with one video per line: PATH, PATH<TAB>START_S<TAB>END_S, or a JSON object with "
                              "path and optional id, start_s, end_s, start_frame, end_frame, fps (paths relative to the file)")
     parser.add_argument("--model", default="videoprism-b", help="model name or checkpoint path (default: videoprism-b)")
-    parser.add_argument("--frames", type=int, default=None, help="frames per clip (default: the model's)")
-    parser.add_argument("--resolution", type=int, default=None, help="square input size (default: the model's)")
+    parser.add_argument("--frames", type=integer(1), default=None, help="frames per clip (default: the model's)")
+    parser.add_argument("--resolution", type=integer(1), default=None, help="square input size (default: the model's)")
     parser.add_argument("--policy", choices=("uniform", "stride", "fps"), default="uniform",
                         help="frame sampling: spread over the clip, every Nth frame, or at a frame rate")
-    parser.add_argument("--stride", type=int, default=1, help="frame step for --policy stride")
-    parser.add_argument("--fps", type=float, default=None, help="target frame rate for --policy fps")
-    parser.add_argument("--temporal-views", type=int, default=1, help="clips per video")
-    parser.add_argument("--spatial-views", type=int, default=1, help="crops per clip (3: left, centre, right)")
+    parser.add_argument("--stride", type=integer(1), default=1, help="frame step for --policy stride")
+    parser.add_argument("--fps", type=number(0, inclusive=False), default=None, help="target frame rate for --policy fps")
+    parser.add_argument("--temporal-views", type=integer(1), default=1, help="clips per video")
+    parser.add_argument("--spatial-views", type=integer(1), default=1, help="crops per clip (3: left, centre, right)")
     parser.add_argument("--resize", choices=("short_side", "squash"), default="short_side",
                         help="shorter side to the resolution then crop (default), or squash the frame square")
     parser.add_argument("--layout", choices=("auto", "tokens", "frame_pooled", "global", "embedding"), default="auto",
@@ -48,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="encoder precision")
     parser.add_argument("--out", type=Path, default=Path("features"), help="output folder (default: ./features)")
     parser.add_argument("--format", choices=("npy", "safetensors"), default="npy", help="output file format")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per encoder call")
-    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes (0: decode in-process)")
+    parser.add_argument("--batch-size", type=integer(1), default=8, help="clips per encoder call")
+    parser.add_argument("--workers", type=integer(0), default=2, help="decoding worker processes (0: decode in-process)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a hung decode is abandoned")
+    parser.add_argument("--timeout", type=number(0, inclusive=False), default=120.0, help="seconds before a hung decode is abandoned")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="feature cache (default: $VPBENCH_CACHE/features or ~/.cache/vpbench/features)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per rank)")
@@ -81,8 +82,8 @@ def _extract(args: argparse.Namespace, items, names: dict[str, str], device: str
 
     model = vpbench.load_model(args.model, device=device, precision=args.precision)
     spec = SamplingSpec(
-        frames=args.frames or getattr(model, "num_frames", 16),
-        resolution=args.resolution or getattr(model, "image_size", 288),
+        frames=getattr(model, "num_frames", 16) if args.frames is None else args.frames,
+        resolution=getattr(model, "image_size", 288) if args.resolution is None else args.resolution,
         policy=args.policy,
         stride=args.stride,
         fps=args.fps,
@@ -111,44 +112,54 @@ def _extract(args: argparse.Namespace, items, names: dict[str, str], device: str
 def _items(videos: list[Path], list_file: Path | None):
     from vpbench.features import WorkItem
 
-    items = [WorkItem(str(v), str(v)) for v in videos]
-    if list_file is not None:
-        items += _read_list(list_file)
+    items, where = [], {}
+    for video in videos:
+        if str(video) in where:
+            raise VpbenchError(f"video {video} is given twice on the command line")
+        where[str(video)] = "the command line"
+        items.append(WorkItem(str(video), str(video)))
+    for line, item in _read_list(list_file) if list_file is not None else []:
+        if item.item_id in where:
+            raise VpbenchError(f"{list_file}, line {line}: id {item.item_id!r} is already used at {where[item.item_id]} "
+                               "(ids name the output files; give unique ids in a JSON list line)")
+        where[item.item_id] = f"line {line}"
+        items.append(item)
     if not items:
         raise VpbenchError("no videos: give video paths or --list FILE")
     return items
 
 
-def _read_list(list_file: Path):
+def _read_list(list_file: Path) -> list[tuple[int, "WorkItem"]]:
+    """(line number, item) for every entry of a ``--list`` file."""
     from vpbench.features import WorkItem
+    from vpbench.textio import read_text
 
-    try:
-        lines = list_file.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise VpbenchError(f"--list {list_file}: cannot read ({error.strerror})") from None
+    text = read_text(list_file, what="a --list file (one video per line)")
     items = []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{list_file}, line {number}"
         try:
             if line.lstrip().startswith("{"):
                 row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("expected a JSON object with 'path'")
                 path = str(list_file.parent / row["path"])
                 start, end = row.get("start_s"), row.get("end_s")
                 first, last = row.get("start_frame"), row.get("end_frame")
-                items.append(WorkItem(
+                items.append((number, WorkItem(
                     str(row.get("id") or _default_id(row["path"], start, end, first, last)), path,
                     clip_span_s=None if start is None else (start, end),
                     frame_span=None if first is None else (first, last), fps=row.get("fps"),
-                ))
+                )))
                 continue
-            fields = line.rstrip("\n").split("\t")
+            fields = line.split("\t")
             if len(fields) not in (1, 3):
                 raise ValueError(f"expected PATH or PATH<TAB>START_S<TAB>END_S, got {len(fields)} tab-separated fields")
             span = (float(fields[1]), float(fields[2])) if len(fields) == 3 else None
-            items.append(WorkItem(_default_id(fields[0], *(span or (None, None))), str(list_file.parent / fields[0]),
-                                  clip_span_s=span))
+            items.append((number, WorkItem(_default_id(fields[0], *(span or (None, None))),
+                                           str(list_file.parent / fields[0]), clip_span_s=span)))
         except (ValueError, KeyError, TypeError, VpbenchError) as error:
             detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise VpbenchError(f"{where}: {detail}") from None
@@ -220,14 +231,18 @@ def _report(summary: dict, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"vpbench extract -> {summary['out']}", show_header=False)
-    for name in ("items", "extracted", "cache_hits", "cache_misses", "skipped"):
+    from vpbench.console import plain
+
+    table = Table(title=f"vpbench extract -> {plain(summary['out'])}", show_header=False)
+    for name in ("items", "extracted", "cache_hits", "cache_misses", "cache_recomputed", "skipped"):
         table.add_row(name, str(summary[name]))
+    for reason, count in summary["cache_recomputed_by_reason"].items():
+        table.add_row(f"  recomputed: {reason}", str(count))
     for reason, count in summary["skipped_by_reason"].items():
         table.add_row(f"  skipped: {reason}", str(count))
     table.add_row("wall time", f"{summary['timings']['wall_s']:.1f} s")
     Console(stderr=True).print(table)
     for skipped in summary["skipped_items"][:20]:
-        Console(stderr=True).print(f"[yellow]skipped[/] {skipped['path']}: {skipped['reason']} {skipped['detail']}",
-                                   highlight=False)
+        Console(stderr=True).print(f"[yellow]skipped[/] {plain(skipped['path'])}: {skipped['reason']} "
+                                   f"{plain(skipped['detail'])}", highlight=False, soft_wrap=True)
 

@@ -20,8 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from vpbench.console import plain
+
     console = Console()
     for task in load_registry().resolve(args.task):
         make_tiny(task, args.out, seed=args.seed)
-        console.print(f"[green]wrote[/] {task.name}: {args.out / task.dataset['root']}")
+        console.print(f"[green]wrote[/] {task.name}: {plain(args.out / task.dataset['root'])}")
     return 0

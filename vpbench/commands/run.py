@@ -3,7 +3,9 @@
 With ``--tiny`` the task runs on its tiny synthetic subset (written on first use under
 ``$VPBENCH_CACHE/tiny/<task>``) and a tiny random-weight checkpoint in the official format, so the
 full code path runs anywhere in seconds. A task that fails is reported and the others go on; the
-exit code is non-zero if any failed. No result is ever written for a task that did not finish.
+exit code is non-zero if any failed. A failure vpbench did not foresee (a bug) is reported the
+same way, in one line, with its traceback in ``<output>/logs/``. No result is ever written for
+a task that did not finish.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import time
 from pathlib import Path
 
+from vpbench.commands.options import integer
+from vpbench.console import plain, print_error, stderr_console
 from vpbench.errors import VpbenchError
 from vpbench.registry import TaskConfig, load_registry
 
@@ -28,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding the datasets (default: $VPBENCH_DATA)")
     parser.add_argument("--output", type=Path, default=Path("results"), help="where result JSONs go")
-    parser.add_argument("--limit", type=int, default=None, help="at most N samples per split")
+    parser.add_argument("--limit", type=integer(1), default=None, help="at most N samples per split")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true",
                         help="run on the built-in tiny subset and a tiny random-weight checkpoint")
@@ -39,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a file the task needs from the user (see `vpbench show TASK`, dataset.user_files)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="family option, e.g. tokenizer=PATH, lm=PATH, prompts=PATH")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes")
+    parser.add_argument("--batch-size", type=integer(1), default=8)
+    parser.add_argument("--workers", type=integer(0), default=2, help="decoding worker processes")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $VPBENCH_CACHE)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
@@ -48,12 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from vpbench.families import RunContext, run_task
     from vpbench.results import build_result, write_result
 
-    console = Console(stderr=True)
+    console = stderr_console()
     tasks = load_registry().resolve(args.task)
     if args.variant is not None:
         lacking = [task.name for task in tasks if args.variant not in task.variants]
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         started = time.perf_counter()
         try:
-            effective = task.with_variant(args.variant)
+            effective = task.with_variant(args.variant or variant_for_missing_files(task, args, console))
             effective = effective.for_tiny() if args.tiny else effective
             context = RunContext(
                 data_root=resolve_data_root(effective, args), output_dir=args.output / "predictions" / task.name,
@@ -77,10 +79,17 @@ def run(args: argparse.Namespace) -> int:
             record = run_task(effective, context)
             record.timings_s.setdefault("total", round(time.perf_counter() - started, 3))
             result = build_result(effective, record, seed=args.seed, tiny=args.tiny)
+            list_left_out(result, args.output)
             path = write_result(args.output, result)
         except VpbenchError as error:
-            console.print(f"[bold red]{task.name} failed:[/] {error}", highlight=False)
+            print_error(f"{task.name} failed:", error, console)
             failed.append({"task": task.name, "error": str(error)})
+            continue
+        except Exception as error:  # a bug: keep its traceback, go on with the other tasks
+            log = _write_traceback(args.output, task.name)
+            print_error(f"{task.name} failed unexpectedly:", f"{type(error).__name__}: {error} (traceback: {log})",
+                        console)
+            failed.append({"task": task.name, "error": f"{type(error).__name__}: {error}", "traceback": str(log)})
             continue
         written.append(str(path))
         _print_summary(console, task, result, path)
@@ -89,10 +98,54 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps({"results": written, "failed": failed}, indent=2))
     if failed:
-        console.print(f"[bold red]{len(failed)} of {len(tasks)} task(s) failed:[/] "
-                      + ", ".join(f["task"] for f in failed))
+        print_error(f"{len(failed)} of {len(tasks)} task(s) failed:", ", ".join(f["task"] for f in failed), console)
         return 1
     return 0
+
+
+def variant_for_missing_files(task: TaskConfig, args: argparse.Namespace, console) -> str | None:
+    """The named variant a run falls back to when a user file declared ``without: variant NAME`` is
+    not given (the tiny suite ships every user file its tasks need); said on screen, recorded as the
+    result's variant, so it is never compared with the paper's number."""
+    if args.tiny:
+        return None
+    given = _pairs(args.user_file, "--user-file")
+    for key, spec in task.user_file_specs().items():
+        if spec.variant and key not in given:
+            console.print(plain(f"{task.name}: no --user-file {key} ({spec.describe()}); running the named "
+                                 f"variant '{spec.variant}' instead"), style="yellow", highlight=False)
+            return spec.variant
+    return None
+
+
+LEFT_OUT_LISTED = 100
+"""Items left out (missing video, undecodable...) listed by id in a result; all of them go to a side file."""
+
+
+def list_left_out(result: dict, output: Path) -> None:
+    """Cap ``extra.left_out.items`` at :data:`LEFT_OUT_LISTED` and write the full list beside the
+    result (``<result name>.left_out.json``), so a result stays small however much is missing."""
+    from vpbench.atomic import atomic_write_json
+    from vpbench.results import result_filename
+
+    left_out = result.get("extra", {}).get("left_out")
+    if not left_out:
+        return
+    name = result_filename(result).removesuffix(".json") + ".left_out.json"
+    atomic_write_json(Path(output) / name, {"task": result["task"], "count": left_out["count"],
+                                            "items": left_out["items"]})
+    left_out.update(items=left_out["items"][:LEFT_OUT_LISTED], listed=min(LEFT_OUT_LISTED, left_out["count"]),
+                    file=name)
+
+
+def _write_traceback(output: Path, task_name: str) -> Path:
+    """The current exception's traceback in ``<output>/logs/<task>-<time>.log``; returns the path."""
+    import traceback
+
+    from vpbench.atomic import atomic_write_text
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return atomic_write_text(Path(output) / "logs" / f"{task_name}-{stamp}-{os.getpid()}.log", traceback.format_exc())
 
 
 def resolve_data_root(task: TaskConfig, args: argparse.Namespace) -> Path:
@@ -169,13 +222,13 @@ def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
         table.add_row(*cells)
     console.print(table)
     counts = result["counts"]
-    console.print(f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped') or 'none'}; "
-                  f"result: {path}", highlight=False, soft_wrap=True)
+    console.print(plain(f"evaluated {counts.get('evaluated', '?')}, skipped {counts.get('skipped') or 'none'}; "
+                        f"result: {path}"), highlight=False, soft_wrap=True)
     if protocol["deviations"]:
         console.print("[yellow]not the paper's protocol, so no published number beside it and no Δ in the "
                       "leaderboard; its deviations:[/]", soft_wrap=True)
         for entry in protocol["deviations"]:
-            console.print(f"  - {entry['id']}: {entry['text']}", highlight=False, soft_wrap=True)
+            console.print(plain(f"  - {entry['id']}: {entry['text']}"), highlight=False, soft_wrap=True)
     if result["tiny"]:
         console.print("[yellow]tiny suite (synthetic videos, random weights): checks the code path, "
                       "not comparable to the paper[/]")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vpbench.datasets.sample import DatasetSplit, MissingVideo, PersonBox, Sample, Segment
+from vpbench.errors import AnnotationError
 from vpbench.plugins import named_module
 from vpbench.registry import TaskConfig
 
@@ -25,6 +26,19 @@ def reader_module(format_name: str):
 
 def read_split(task: TaskConfig, data_root: str | Path, split: str,
                user_files: dict[str, Path] | None = None) -> DatasetSplit:
-    """Read one split of a task's dataset from ``data_root / task.dataset['root']``."""
+    """Read one split of a task's dataset from ``data_root / task.dataset['root']``.
+
+    Sample ids must be unique within a split (features, predictions and scores are keyed by
+    them): a repeated id is an error naming the split's annotation files, whatever the reader.
+    """
     data_dir = Path(data_root) / task.dataset["root"]
-    return reader_module(task.dataset["format"]).read(task, data_dir, split, dict(user_files or {}))
+    result = reader_module(task.dataset["format"]).read(task, data_dir, split, dict(user_files or {}))
+    first: dict[str, int] = {}
+    for position, sample in enumerate(result.samples, start=1):
+        if sample.sample_id in first:
+            files = ", ".join(str(p) for p in result.annotation_files) or str(data_dir)
+            raise AnnotationError(f"{files}: sample id {sample.sample_id!r} appears twice in split '{split}' "
+                                  f"(samples {first[sample.sample_id]} and {position} of {len(result.samples)}); "
+                                  "every annotated clip needs its own id")
+        first[sample.sample_id] = position
+    return result

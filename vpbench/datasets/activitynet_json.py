@@ -10,11 +10,18 @@ Classes: the 200 leaf nodes of the taxonomy (nodes that are no other node's pare
 name; a file without a taxonomy uses the sorted set of labels in its database. A label that is
 not a class is an error, never a new class. Videos: keys have no ``v_`` prefix while downloads are often named
 ``v_<id>.mp4``; both names and any common container are accepted.
+
+:func:`read_video_scores` reads the video-level classifier scores ActivityNet detection pipelines
+fuse with class-agnostic proposals: CUHK's ``cuhk_val_simp_share.json`` (shipped by G-TAD, BMN
+and ActionFormer as ``data/cuhk_val_simp_share.json``), ``{"results": {<id>: [one score per
+class]}, "class": [class names in score order], ...}``, ids without or with the ``v_`` prefix.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from vpbench.datasets.fields import VideoFinder, number, text, time_span
 from vpbench.datasets.paths import annotation_path, video_dir
@@ -81,3 +88,30 @@ def class_names(data: dict, path: Path) -> list[str]:
     if not leaves:
         raise AnnotationError(f"{path}: the taxonomy has no leaf node")
     return leaves
+
+
+def read_video_scores(path: Path, class_names: list[str]) -> dict[str, np.ndarray]:
+    """``{video id (no v_): scores [C] in the order of class_names}`` from a CUHK-format classifier file.
+
+    The file's ``class`` list must name exactly the task's classes (in any order): a score that
+    cannot be matched to a class would silently mislabel every detection of a video.
+    """
+    data = read_json(path, dict, what='video-level classifier scores ({"results": {video: [scores]}, '
+                                      '"class": [names]}, as cuhk_val_simp_share.json)')
+    results = field(data, "results", dict, f"{path}")
+    names = field(data, "class", list, f"{path}")
+    if sorted(map(str, names)) != sorted(class_names) or len(set(names)) != len(names):
+        unknown = sorted(set(map(str, names)) - set(class_names))
+        absent = sorted(set(class_names) - set(map(str, names)))
+        raise AnnotationError(f"{path}: key 'class' must list the task's {len(class_names)} classes once each "
+                              f"(not classes: {unknown[:5]}; missing: {absent[:5]})")
+    order = np.array([names.index(name) for name in class_names])
+    scores = {}
+    for video_id, row in results.items():
+        if not isinstance(row, list) or len(row) != len(names) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise AnnotationError(f"{path}: results['{video_id}'] must be a list of {len(names)} numbers "
+                                  f"(one per entry of 'class')")
+        key = video_id[2:] if video_id.startswith("v_") and len(video_id) == 13 else video_id  # v_ + YouTube id
+        scores[key] = np.asarray(row, dtype=np.float64)[order]
+    return scores

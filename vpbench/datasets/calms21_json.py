@@ -4,9 +4,11 @@ Official files (data.caltech.edu, ``calms21_task1_{train,test}.json``), structur
 public loaders: ``{"annotator-id_0": {"task1/train/mouse001_task1_annotator1": {"keypoints":
 [T][2][2][7], "scores": [T][2][7], "annotations": [T ints], "metadata": {"vocab": {"attack": 0,
 "investigation": 1, "mount": 2, "other": 3}, ...}}}}``. Keypoints and scores are not used.
-Each sequence's per-frame ``annotations`` are cut into clips of ``dataset.options.clip_frames``
-frames (:mod:`vpbench.datasets.clips`); a clip's targets are the behaviours present, ``other``
-included as a class (the task's metric excludes it). Class order = the vocabulary's indices.
+Every annotated frame is a sample (every ``dataset.options.sample_every[split]``-th one), its
+target the frame's behaviour, its clip centred on it (:mod:`vpbench.datasets.clips`), as the
+SciVid CalMS21 records the official classification colab trains on: one ``clip/label/index``
+per frame. ``other`` stays a class (the task's metric excludes it). Class order = the
+vocabulary's indices.
 
 Videos are released separately from the keypoint JSON. Assumed naming (not verified; stated in
 the notes): the sequence id as a relative path, ``videos/task1/train/mouse001_task1_annotator1.mp4``
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from vpbench.datasets.clips import clip_frames_option, cut_clips
+from vpbench.datasets.clips import centred_span, clip_geometry, sample_every, sampling_note
 from vpbench.datasets.locate import VideoLocator
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.datasets.sample import DatasetSplit, MissingVideo, Sample
@@ -33,7 +35,8 @@ DEFAULT_VOCAB = {"attack": 0, "investigation": 1, "mount": 2, "other": 3}
 
 
 def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict[str, Path]) -> DatasetSplit:
-    clip_frames = clip_frames_option(task.dataset.get("options", {}), str(task.source))
+    frames, stride = clip_geometry(task)
+    every = sample_every(task, split)
     path = annotation_path(task, data_dir, split)
     data = read_json(path, dict, what="a CalMS21 task-1 JSON ({annotator: {sequence id: {annotations, ...}}})")
     groups = {}
@@ -57,16 +60,17 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict[str, Pat
             base = PurePosixPath(sequence_id).name
             stem = base if len(groups) == 1 else f"{annotator}_{base}"
             found, expected = locator.locate([f"{sequence_id}.mp4", f"{base}.mp4"], source=path, where=where)
-            for start, end, labels in cut_clips(frame_labels, clip_frames):
-                sample_id = f"{stem}_{start:06d}"
+            for frame in range(0, len(frame_labels), every):
+                sample_id = f"{stem}_{frame:06d}"
                 if found is None:
                     missing.append(MissingVideo(sample_id, expected))
                 samples.append(Sample(sample_id=sample_id, video_id=sequence_id, video_path=found,
-                                      frame_span=(start, end), labels=labels))
-    notes = [f"behaviour vocabulary from {vocab_source}: {', '.join(names)}",
-             f"clips of {clip_frames} frames cut from each sequence's frame labels; videos assumed at "
-             f"<videos>/<sequence id>.mp4 or <videos>/<sequence name>.mp4 (CalMS21 ships videos apart from the "
-             f"keypoint JSON)"]
+                                      frame_span=centred_span(frame, frames, stride),
+                                      label=frame_labels[frame], labels=(frame_labels[frame],),
+                                      meta={"label_frame": frame}))
+    notes = [f"behaviour vocabulary from {vocab_source}: {', '.join(names)}", sampling_note(task, split),
+             "videos assumed at <videos>/<sequence id>.mp4 or <videos>/<sequence name>.mp4 (CalMS21 ships videos "
+             "apart from the keypoint JSON)"]
     return DatasetSplit(task=task.name, split=split, samples=samples, class_names=names, missing=missing,
                         annotation_files=[path], notes=notes)
 

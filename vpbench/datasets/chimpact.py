@@ -14,8 +14,10 @@ The release (ShirleyMaxx/ChimpACT) ships ``videos_full/*.mp4`` and COCO-style la
 
 The "timestamp" of a row is a frame index (the official mmaction2 dataset sets fps to 1 so that
 a second is a frame), so a sample's clip is a ``frame_span`` of ``sampling.frames`` frames
-centred on the keyframe (clamped at frame 0), with the keyframe's index in
-``meta["keyframe_frame"]``; ``keyframe_s`` stays None. The video is the ``.mp4`` when present,
+centred on the keyframe, with the keyframe's index in ``meta["keyframe_frame"]``;
+``keyframe_s`` stays None. Near a clip's ends the span reaches past it and the sampler repeats
+the first/last frame, as the release's mmaction2 ``SampleAVAFrames`` clamps its indices into
+the shot (:func:`vpbench.datasets.clips.centred_span`). The video is the ``.mp4`` when present,
 else the frame folder. The ``*_action_gt.pkl`` files are pickles and are never read: the
 ground-truth boxes come from the CSV.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vpbench.datasets import ava_common
+from vpbench.datasets.clips import centred_span, clip_geometry
 from vpbench.datasets.fields import VideoFinder
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.datasets.sample import DatasetSplit
@@ -35,7 +38,7 @@ from vpbench.registry import TaskConfig
 def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict) -> DatasetSplit:
     source = annotation_path(task, data_dir, split)
     finder = VideoFinder(video_dir(task, data_dir), source, frame_folders=True)
-    frames = int(task.sampling["frames"])
+    frames, stride = clip_geometry(task)
 
     def place(keyframe: ava_common.Keyframe) -> ava_common.Placement:
         where = keyframe.where()
@@ -43,12 +46,12 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict) -> Data
             raise AnnotationError(f"{where}: timestamp {keyframe.timestamp:g} is not a frame index "
                                   "(ChimpACT timestamps count frames)")
         frame = int(keyframe.timestamp)
-        start = max(0, frame - frames // 2)
         candidates = [keyframe.video_id]
         if "/images/" in keyframe.video_id:
             candidates.insert(0, keyframe.video_id.replace("/images/", "/videos/", 1))
         found, expected = finder.locate(candidates, where)
         return ava_common.Placement(
-            video_path=found, expected=expected, frame_span=(start, start + frames), meta={"keyframe_frame": frame})
+            video_path=found, expected=expected, frame_span=centred_span(frame, frames, stride),
+            meta={"keyframe_frame": frame})
 
     return ava_common.read_split(task, data_dir, split, user_files, [(split, place)])

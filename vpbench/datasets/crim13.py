@@ -25,7 +25,10 @@ Assumed layout (the release's folder structure was not verified; stated in the n
 cameras are separate videos, converted from the release's ``.seq`` to ``videos/<id>_<view>.mp4``
 (or ``videos/<view>/<id>.mp4``) with ``dataset.options.view`` = ``side`` or ``top``. Frames a
 stream leaves unannotated count as the background behaviour (``dataset.options.background``).
-Clips: :mod:`vpbench.datasets.clips`. Classes: every behaviour named in the configurations and
+Samples: every frame of a recording up to its last bout's end (every
+``dataset.options.sample_every[split]``-th one), labelled with its S1 behaviour, its clip centred
+on it (:mod:`vpbench.datasets.clips`; CRIM13 ships no clip-level benchmark code, so the
+per-frame definition of the other behaviour sets is used). Classes: every behaviour named in the configurations and
 bouts of the annotation files of all the task's split lists, sorted alphabetically, so train and
 test agree whatever order a file's configuration lists them in. This reader never
 reads the ``.seq`` files themselves.
@@ -36,13 +39,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vpbench.datasets.clips import clip_frames_option, cut_clips
+from vpbench.datasets.clips import centred_span, clip_geometry, sample_every, sampling_note
 from vpbench.datasets.locate import VideoLocator
 from vpbench.datasets.paths import annotation_path, resolve_under, video_dir
 from vpbench.datasets.sample import DatasetSplit, MissingVideo, Sample
 from vpbench.datasets.tabular import index_table, parse_number, read_lines, require_file
 from vpbench.errors import AnnotationError, RegistryError
 from vpbench.registry import TaskConfig
+from vpbench.textio import read_text
 
 HEADER = "caltech behavior annotator - annotation file"
 STREAM = re.compile(r"^S(\d+):")
@@ -51,7 +55,8 @@ VIEWS = ("side", "top")
 
 def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict[str, Path]) -> DatasetSplit:
     options = task.dataset.get("options", {})
-    clip_frames = clip_frames_option(options, str(task.source))
+    frames, stride = clip_geometry(task)
+    every = sample_every(task, split)
     view = options.get("view")
     if view not in VIEWS:
         raise RegistryError(f"{task.source}: key 'dataset.options.view' must be one of {list(VIEWS)}, got {view!r}")
@@ -74,14 +79,15 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict[str, Pat
             frame_labels[start - 1:end] = [index[name]] * (end - start + 1)
         found, expected = locator.locate([f"{video_id}_{view}.mp4", f"{view}/{video_id}.mp4"], source=split_path,
                                          where=f"line {line}")
-        for start, end, labels in cut_clips(frame_labels, clip_frames):
-            sample_id = f"{video_id}_{view}_{start:06d}"
+        for frame in range(0, len(frame_labels), every):
+            sample_id = f"{video_id}_{view}_{frame:06d}"
             if found is None:
                 missing.append(MissingVideo(sample_id, expected))
-            samples.append(Sample(sample_id=sample_id, video_id=video_id, video_path=found, frame_span=(start, end),
-                                  labels=labels))
+            samples.append(Sample(sample_id=sample_id, video_id=video_id, video_path=found,
+                                  frame_span=centred_span(frame, frames, stride), label=frame_labels[frame],
+                                  labels=(frame_labels[frame],), meta={"label_frame": frame}))
     notes = [f"{view} view; annotations from stream S1 of {annotation_dir}/<id>.txt; videos assumed converted "
-             f"from .seq to <id>_{view}.mp4; clips of {clip_frames} frames; unannotated frames = '{background}'"]
+             f"from .seq to <id>_{view}.mp4; unannotated frames = '{background}'", sampling_note(task, split)]
     return DatasetSplit(task=task.name, split=split, samples=samples, class_names=names, missing=missing,
                         annotation_files=files, notes=notes)
 
@@ -127,7 +133,8 @@ def read_split_list(path: Path) -> list[tuple[int, str]]:
 
 def read_annotation(path: Path) -> tuple[list[str], list[tuple[int, int, str, int]]]:
     """(configured behaviour names, S1 bouts as (start, end, behaviour, line)) of one annotator file."""
-    raw = require_file(path, "the video's Caltech Behavior Annotator file").read_text(encoding="utf-8-sig").splitlines()
+    what = "the video's Caltech Behavior Annotator file"
+    raw = read_text(require_file(path, what), what=what, error=AnnotationError).splitlines()
     header_line = next((number for number, text in enumerate(raw, start=1) if text.strip()), 1)
     if not raw or raw[header_line - 1].strip().lower() != HEADER:
         raise AnnotationError(f"{path}: line {header_line}: expected the header "

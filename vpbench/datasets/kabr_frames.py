@@ -6,18 +6,22 @@ classes); ``annotation/{train,val}.csv`` are space-separated SlowFast frame list
 ``original_vido_id video_id frame_id path labels`` (the typo is the release's), one row per
 frame, e.g. ``ZG0001.1 1 1 ZG0001.1/1.jpg 0``; frames sit in ``dataset/image/<folder>/<n>.jpg``.
 
-A sample is one mini-scene: all rows sharing ``original_vido_id``, whose frames live in the
-folder of its rows' ``path``; the video is that folder (whole, in natural frame order) and its
-label is the majority of its frame labels, ties going to the smaller class index. Frame labels
-written as ``""`` (SlowFast's "no label") do not vote; a mini-scene with no labelled frame is an
-error. This reader never opens an image.
+A sample is one labelled frame of a mini-scene (the frames at multiples of
+``dataset.options.sample_every[split]``): its label, and a clip centred on it at the task's
+stride (:mod:`vpbench.datasets.clips`), as KABR's own ``miniscene2behavior`` labels every frame
+of a mini-scene from a SlowFast ``get_sequence`` clip around it (16 frames at stride 5 in the
+paper). The video is the mini-scene's folder; ``frame_id`` numbers its images from 1 (kabr-tools
+``cvat2slowfast`` writes labelled frames only, as ``<frame_id>.jpg``), so frame ``frame_id - 1``
+of the folder in natural order. A frame written as ``""`` (SlowFast's "no label") is not a
+sample; a frame with several labels keeps the first as its single label. This reader never opens
+an image.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path, PurePosixPath
 
+from vpbench.datasets.clips import centred_span, clip_geometry, sample_every, sampling_note
 from vpbench.datasets.locate import VideoLocator
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.datasets.sample import DatasetSplit, MissingVideo, Sample
@@ -37,27 +41,30 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict[str, Pat
     scenes: dict[str, list[Row]] = {}
     for row in rows:
         scenes.setdefault(row["original_vido_id"], []).append(row)
+    frames, stride = clip_geometry(task)
+    every = sample_every(task, split)
     locator = VideoLocator(video_dir(task, data_dir, split), folders=True)
     samples, missing = [], []
     for scene, scene_rows in scenes.items():
         folder = PurePosixPath(scene_rows[0]["path"]).parent.as_posix()
         if folder in ("", "."):
             raise scene_rows[0].error(f"column 'path' is '{scene_rows[0]['path']}', expected '<folder>/<frame>.jpg'")
-        votes = Counter(label for row in scene_rows for label in frame_labels(row, len(names)))
-        if not votes:
-            raise AnnotationError(f"{path}: mini-scene '{scene}' (rows {scene_rows[0].number}-"
-                                  f"{scene_rows[-1].number}) has no labelled frame")
-        top = max(votes.values())
-        label = min(label for label, count in votes.items() if count == top)
         found, expected = locator.locate([folder], source=path, where=scene_rows[0].where)
-        if found is None:
-            missing.append(MissingVideo(scene, expected))
-        samples.append(Sample(sample_id=scene, video_id=scene, video_path=found, label=label,
-                              meta={"frames": len(scene_rows), "label_votes": dict(votes)}))
+        for row in scene_rows:
+            frame = row.numeric("frame_id", int, minimum=1) - 1
+            labels = frame_labels(row, len(names))
+            if not labels or frame % every:
+                continue
+            sample_id = f"{scene}_{frame:06d}"
+            if found is None:
+                missing.append(MissingVideo(sample_id, expected))
+            samples.append(Sample(sample_id=sample_id, video_id=scene, video_path=found,
+                                  frame_span=centred_span(frame, frames, stride), label=labels[0],
+                                  labels=tuple(labels), meta={"label_frame": frame}))
+    if not samples:
+        raise AnnotationError(f"{path}: no labelled frame")
     return DatasetSplit(task=task.name, split=split, samples=samples, class_names=names, missing=missing,
-                        annotation_files=[classes_path, path],
-                        notes=["one sample per mini-scene folder; label = majority of its frame labels "
-                               "(ties to the smaller class index)"])
+                        annotation_files=[classes_path, path], notes=[sampling_note(task, split)])
 
 
 def read_classes(path: Path) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from vpbench.datasets.fields import VideoFinder, integer, text
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.datasets.sample import DatasetSplit, Sample
-from vpbench.datasets.tabular import field, read_csv, read_json, read_lines
+from vpbench.datasets.tabular import field, read_csv, read_header, read_json
 from vpbench.errors import AnnotationError
 from vpbench.registry import TaskConfig
 
@@ -39,8 +39,8 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict) -> Data
     if path.suffix.lower() == ".json":
         samples = _videodatainfo_split(path, split, finder)
     else:
-        header = read_lines(path, what="an MSR-VTT split CSV")[:1]
-        if header and "sentence" in header[0][1]:
+        columns = read_header(path, what="an MSR-VTT split CSV")
+        if "key" in columns or "sentence" in columns:  # the 1k-A pairs (key,vid_key,video_id,sentence)
             samples = _pair_rows(path, finder)
         else:
             data_path = annotation_path(task, data_dir, "data")

@@ -9,7 +9,6 @@ silently skip a malformed row.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from vpbench.errors import AnnotationError
+from vpbench.textio import csv_records, read_text
 
 
 def require_file(path: Path, what: str) -> Path:
@@ -83,31 +83,31 @@ def read_csv(path: Path, *, required: Sequence[str], delimiter: str = ",",
     extra trailing fields (Moments in Time's agreement counts) but no fewer than ``required``.
     With a header, a row with a different number of fields than the header is an error. Blank
     lines are skipped; CRLF and quoted fields containing commas or newlines are handled by
-    :mod:`csv`; a UTF-8 byte-order mark is ignored.
+    :mod:`csv`; a UTF-8 byte-order mark is ignored. Parsing is strict
+    (:func:`vpbench.textio.csv_records`): a quote left open is an error naming the line where its
+    field starts, not the rest of the file read as one field.
     """
     path = require_file(path, what)
+    records = csv_records(read_text(path, what=what, error=AnnotationError), path, delimiter=delimiter,
+                          error=AnnotationError)
+    header = list(fieldnames) if fieldnames is not None else _header(path, records, required)
     rows: list[Row] = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header = list(fieldnames) if fieldnames is not None else _header(path, reader, required)
-        line = reader.line_num + 1
-        for fields in reader:
-            start, line = line, reader.line_num + 1
-            if not any(field.strip() for field in fields):
-                continue
-            number = len(rows) + 1
-            if fieldnames is None and len(fields) != len(header):
-                raise AnnotationError(f"{path}: row {number} (line {start}): has {len(fields)} fields, the header "
-                                      f"has {len(header)} ({', '.join(header)})")
-            if fieldnames is not None and len(fields) < len(required):
-                raise AnnotationError(f"{path}: row {number} (line {start}): has {len(fields)} fields, expected at "
-                                      f"least {len(required)} ({', '.join(header[:len(required)])})")
-            rows.append(Row(path, number, start, dict(zip(header, fields))))
+    for start, fields in records:
+        if not any(field.strip() for field in fields):
+            continue
+        number = len(rows) + 1
+        if fieldnames is None and len(fields) != len(header):
+            raise AnnotationError(f"{path}: row {number} (line {start}): has {len(fields)} fields, the header "
+                                  f"has {len(header)} ({', '.join(header)})")
+        if fieldnames is not None and len(fields) < len(required):
+            raise AnnotationError(f"{path}: row {number} (line {start}): has {len(fields)} fields, expected at "
+                                  f"least {len(required)} ({', '.join(header[:len(required)])})")
+        rows.append(Row(path, number, start, dict(zip(header, fields))))
     return rows
 
 
-def _header(path: Path, reader: Iterable[list[str]], required: Sequence[str], first_line: int = 1) -> list[str]:
-    for number, fields in enumerate(reader, start=first_line):
+def _header(path: Path, records: Iterable[tuple[int, list[str]]], required: Sequence[str]) -> list[str]:
+    for number, fields in records:
         if any(field.strip() for field in fields):
             header = [field.strip() for field in fields]
             missing = [column for column in required if column not in header]
@@ -117,6 +117,13 @@ def _header(path: Path, reader: Iterable[list[str]], required: Sequence[str], fi
                                       f"{', '.join(repr(c) for c in missing)}")
             return header
     raise AnnotationError(f"{path}: the file is empty (expected a header with columns {list(required)})")
+
+
+def read_header(path: Path, *, what: str) -> list[str]:
+    """The column names of a CSV's header row (for readers whose file layout depends on them)."""
+    path = require_file(path, what)
+    return _header(path, csv_records(read_text(path, what=what, error=AnnotationError), path,
+                                     error=AnnotationError), required=())
 
 
 def read_frame_list(path: Path, *, required: Sequence[str], what: str) -> list[Row]:
@@ -129,7 +136,7 @@ def read_frame_list(path: Path, *, required: Sequence[str], what: str) -> list[R
     if not lines:
         raise AnnotationError(f"{path}: the file is empty (expected a header with columns {list(required)})")
     (header_line, header_text), body = lines[0], lines[1:]
-    header = _header(path, [header_text.split()], required, header_line)
+    header = _header(path, [(header_line, header_text.split())], required)
     rows = []
     for line, text in body:
         fields = text.split()
@@ -147,17 +154,17 @@ def read_lines(path: Path, *, what: str, comments: bool = False) -> list[tuple[i
     never for official files, where such a line is data.
     """
     path = require_file(path, what)
-    with open(path, encoding="utf-8-sig") as f:
-        return [(number, text.rstrip("\r\n")) for number, text in enumerate(f, start=1)
-                if text.strip() and not (comments and text.lstrip().startswith("#"))]
+    text = read_text(path, what=what, error=AnnotationError)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as open() reads lines
+    return [(number, line) for number, line in enumerate(lines, start=1)
+            if line.strip() and not (comments and line.lstrip().startswith("#"))]
 
 
 def read_json(path: Path, expect: type, *, what: str) -> Any:
     """A JSON file whose top level must be ``expect`` (``list`` or ``dict``)."""
     path = require_file(path, what)
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
+        data = json.loads(read_text(path, what=what, error=AnnotationError))
     except json.JSONDecodeError as error:
         raise AnnotationError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
                               f"expected {what}") from None

@@ -95,6 +95,7 @@ class RunLog:
         self.deviations: dict[str, str] = {}
         self.fingerprint: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
+        self.left_out: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -115,13 +116,18 @@ class RunLog:
         given a difference to the paper's number; ``key`` is stable (it enters the fingerprint)."""
         self.deviations[key] = text
 
-    def skip(self, role: str, reason: str, count: int = 1) -> None:
-        """Count ``count`` items of split ``role`` left out, and why (e.g. ``missing_video``)."""
+    def skip(self, role: str, reason: str, count: int = 1, items: Sequence[dict[str, Any]] = ()) -> None:
+        """Count ``count`` items of split ``role`` left out, and why (e.g. ``missing_video``).
+
+        ``items`` names them (``{"item": id, "detail": ...}``): the result lists them by id
+        (``extra.left_out``; the full list goes to a side file beside the result).
+        """
         if count <= 0:
             return
         self.counts["skipped"][reason] = self.counts["skipped"].get(reason, 0) + count
         per_split = self.counts["skipped_by_split"].setdefault(role, {})
         per_split[reason] = per_split.get(reason, 0) + count
+        self.left_out.extend({"split": role, "reason": reason, **item} for item in items)
 
     def evaluated(self, count: int) -> None:
         self.counts["evaluated"] = int(count)
@@ -136,7 +142,8 @@ class RunLog:
             "limited": loaded.limited,
         }
         self.counts.setdefault("samples", {})[loaded.role] = len(loaded.samples)
-        self.skip(loaded.role, "missing_video", loaded.without_video)
+        self.skip(loaded.role, "missing_video", loaded.without_video,
+                  [{"item": m.sample_id, "detail": f"expected at {m.expected_path}"} for m in loaded.split.missing])
         for text in loaded.split.notes:
             self.note(f"{loaded.role} split '{loaded.name}': {text}")
 
@@ -150,19 +157,23 @@ class RunLog:
             "items": len(result.features) + len(result.skipped),
             "cache_hits": int(result.cache_hits),
             "cache_misses": int(result.cache_misses),
+            "cache_recomputed": len(result.recomputed),
             "settings_digest": result.settings.get("digest"),
         }
+        if result.recomputed:
+            self.note(f"{name}: {len(result.recomputed)} bad feature cache entries were recomputed "
+                      f"({', '.join(f'{r}: {n}' for r, n in result.recomputed_counts.items())})")
         for reason, count in result.skipped_counts.items():
-            self.skip(role or name, f"video_{reason}", count)
-        if result.skipped:
-            self.extra.setdefault("skipped_items", []).extend(
-                {"stage": name, "item": s.item_id, "reason": s.reason, "detail": s.detail} for s in result.skipped[:50])
+            self.skip(role or name, f"video_{reason}", count,
+                      [{"item": s.item_id, "stage": name, "detail": s.detail} for s in result.skipped if s.reason == reason])
 
     def record(self, scores: dict[str, float], *, adapter: dict[str, Any], model: dict[str, Any],
                metric: dict[str, Any] | None = None) -> RunRecord:
         """The RunRecord of this run; ``metric`` (the scorer's full output) goes into ``extra``."""
         fingerprint = {"limit": self.context.limit, **self.fingerprint}
         extra = dict(self.extra)
+        if self.left_out:
+            extra["left_out"] = {"count": len(self.left_out), "items": list(self.left_out)}
         if metric is not None:
             extra["metric"] = metric
         return RunRecord(scores=scores, fingerprint=fingerprint, adapter=adapter, counts=self.counts,
@@ -218,8 +229,11 @@ def read_splits(task: TaskConfig, context: RunContext, log: RunLog,
 def sampling_spec(task: TaskConfig, *, views: bool = True, resize: str = "short_side"):
     """The :class:`~vpbench.video.SamplingSpec` of ``task.sampling``; ``views=False`` gives one centred view.
 
-    Training features use one view (the centre clip and crop), evaluation features every
-    temporal x spatial view the task asks for, whose scores the adapter averages.
+    Training features use one view (the centre clip and crop, or the augmented views of
+    :mod:`vpbench.families.train_views`), evaluation features every temporal x spatial view the
+    task asks for, whose scores the adapter averages. ``sampling.short_side_ratio`` (crops cut
+    from a larger resized frame) and ``sampling.pad`` apply to the ``short_side`` resize only
+    and to every view respectively.
     """
     from vpbench.video import SamplingSpec
 
@@ -231,7 +245,8 @@ def sampling_spec(task: TaskConfig, *, views: bool = True, resize: str = "short_
         fps=float(sampling["fps"]) if policy == "fps" else None,
         temporal_views=int(sampling["temporal_views"]) if views else 1,
         spatial_views=int(sampling["spatial_views"]) if views else 1,
-        resize=resize)
+        resize=resize, pad=sampling.get("pad", "repeat_last"),
+        short_side_ratio=float(sampling.get("short_side_ratio", 1.0)) if resize == "short_side" else 1.0)
 
 
 def load_encoder(context: RunContext, log: RunLog):

@@ -1,10 +1,11 @@
 """The frozen-probe family: VideoGLUE classification (K400, MiT, SSv2, Diving48, Charades) and the science sets.
 
-Reader -> features (training split: one centred view; evaluation split: every temporal x spatial
-view) through the cache -> a MAP (or linear) head trained on the training split, its setting
-chosen on a held-out part of that split -> per-view probabilities averaged -> a score file and a
-reference file written in the output folder -> the benchmark's metric on those two files (the
-same code ``vpbench score`` runs) -> a RunRecord.
+Reader -> features (training split: ``sampling.train_views`` augmented views per video, or one
+centred view; evaluation split: every temporal x spatial view) through the cache -> a MAP (or
+linear) head trained on the training split (one augmented view per video per epoch), its setting
+chosen on a held-out part of that split when there is a grid -> per-view probabilities averaged
+-> a score file and a reference file written in the output folder -> the benchmark's metric on
+those two files (the same code ``vpbench score`` runs) -> a RunRecord.
 
 Single-label tasks score top-1/top-5 (and macro accuracy, KABR); multi-label tasks (Charades,
 the science sets; ``adapter.multilabel``) score the Charades-convention mAP, over the classes the
@@ -23,7 +24,7 @@ import numpy as np
 
 from vpbench.adapters.classification import ProbeSpec, fit_probe, predict_probe, probe_spec
 from vpbench.errors import VpbenchError
-from vpbench.families import RunContext
+from vpbench.families import RunContext, train_views
 from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, load_encoder, model_info, output_path,
                                      prepare_features, read_splits, sampling_spec, score_metrics,
                                      seed_everything, shuffle_requested, write_csv)
@@ -41,8 +42,13 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     evaluation = _labelled(splits["eval"], spec, log)
 
     model = load_encoder(context, log)
-    train_features = prepare_features(log, context, task, model, train, sampling_spec(task, views=False),
-                                      name="train", view=0)
+    views = train_views.view_count(task)
+    if views:
+        train_views.note_cached_views(log, views, spec.loop.epochs)
+        train_features = train_views.prepare_train_views(log, context, task, model, train, views)
+    else:
+        train_features = prepare_features(log, context, task, model, train, sampling_spec(task, views=False),
+                                          name="train", view=0)
     eval_features = prepare_features(log, context, task, model, evaluation, sampling_spec(task), name="eval",
                                      view=None)
     if not len(train_features.table) or not len(eval_features.table):
@@ -56,21 +62,23 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                  "the score measures chance, not the encoder")
 
     with log.stage("adapter"):
-        fitted = fit_probe(spec, train_features.table, labels, train_features.table.item_shape[-1])
+        fitted = fit_probe(spec, train_views.view_loader(train_features.table, max(views, 1)), labels,
+                           train_features.table.item_shape[-1], views=max(views, 1))
         scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table))
     log.counts["train_items"] = len(labels)
+    log.counts["train_views"] = max(views, 1)
     log.evaluated(len(eval_features.samples))
 
     variant = spec.variant + ("-shuffled-labels" if shuffle_requested(context) else "")
     predictions, references = _write_files(task, context, variant, class_names, eval_features.samples, scores,
                                            spec.multilabel)
     metric_scores, details = score_metrics(task, predictions, references, log, family="a probe",
-                                           scorable=("classification", "multilabel_map"),
+                                           scorable=("classification", "multilabel_map", "macro_f1"),
                                            options=lambda metric: _metric_options(metric, class_names, log))
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
                "final_train_loss": fitted.final_loss}
-    log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context))
+    log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context, views))
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
 
@@ -124,16 +132,17 @@ def _metric_options(metric: dict[str, Any], class_names: list[str], log: RunLog)
     options = dict(metric.get("options", {}))
     if metric["name"] == "classification":
         return {"classes": options.get("classes", "present")}
-    excluded = list(options.get("exclude_classes", []))  # multilabel_map, the only other metric a probe scores
+    excluded = list(options.get("exclude_classes", []))  # multilabel_map or macro_f1
     for name in excluded:
         if name not in class_names:
             log.note(f"metric option exclude_classes names '{name}', which is not a class of this dataset: "
                      f"nothing to exclude for it")
-    return {"classes": [k for k, name in enumerate(class_names) if name not in excluded]}
+    conventions = {key: options[key] for key in ("convention", "empty_classes") if key in options}  # multilabel_map
+    return {"classes": [k for k, name in enumerate(class_names) if name not in excluded], **conventions}
 
 
 def _fingerprint(task: TaskConfig, spec: ProbeSpec, class_names: list[str], adapter: dict[str, Any],
-                 context: RunContext) -> dict[str, Any]:
+                 context: RunContext, views: int) -> dict[str, Any]:
     sampling = task.sampling
     excluded = sorted({c for m in task.metrics for c in m.get("options", {}).get("exclude_classes", [])
                        if c in class_names})
@@ -142,7 +151,7 @@ def _fingerprint(task: TaskConfig, spec: ProbeSpec, class_names: list[str], adap
         "resolution": sampling["resolution"],
         "sampling": dict(sampling),
         "views": {"temporal": sampling["temporal_views"], "spatial": sampling["spatial_views"],
-                  "train": "1 (centre clip, centre crop)", "fusion": adapter["view_fusion"]},
+                  "train": train_views.record(task, views), "fusion": adapter["view_fusion"]},
         "features": dict(task.features),
         "class_subset": {"num_classes": len(class_names), "class_list_sha256": class_list_sha256(class_names),
                          "metric_excludes": excluded},

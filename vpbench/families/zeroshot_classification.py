@@ -29,6 +29,7 @@ from vpbench.families.common import (RunLog, class_list_sha256, model_info, outp
 from vpbench.families.towers import embed_eval_videos, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
+from vpbench.textio import decode_utf8
 
 DEFAULT_TEMPERATURE = 0.01
 
@@ -89,7 +90,8 @@ def prompt_templates(task: TaskConfig, context: RunContext) -> tuple[list[str], 
     except OSError as error:
         raise RegistryError(f"--option prompts={path}: cannot read the prompt file ({error.strerror})") from None
     templates = []
-    for number, line in enumerate(data.decode("utf-8", errors="strict").splitlines(), start=1):
+    text = decode_utf8(data, path, what="a prompt file (one template per line)", error=RegistryError)
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if line and not line.startswith("#"):
             _check_template(line, f"{path}: line {number}")

@@ -11,12 +11,22 @@ processes writing the same entry both write identical bytes, and merging the cac
 several machines is copying directories. An entry's bytes depend only on its key, which is
 what makes a sharded run's cache equal a single process's bit for bit.
 
-This module never uses pickle, and never returns an entry whose stored key differs from the
-one asked for.
+Integrity: every entry carries a checksum (:func:`entry_checksum`, the ``vpbench_sha256`` field
+of the JSON record in the safetensors metadata): SHA-256 over the rest of that record (key, item,
+sampling info, as canonical JSON), the tensor's dtype and shape, and its raw bytes. (One metadata
+key only: safetensors writes several in no fixed order, which would break identical bytes.) The checksum belongs to one record, not to
+the file, so a store that packs many records into one shard keeps it unchanged per record.
+:meth:`FeatureCache.read` verifies it on every read; an entry that fails (flipped bits, a cut
+file, no checksum, an unreadable file, another key) raises :class:`CacheEntryError` with a
+``reason``, which the extractor counts and answers by recomputing the entry.
+
+This module never uses pickle, and never returns an entry whose checksum or stored key differs
+from what was asked for.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -30,6 +40,9 @@ from vpbench.errors import VpbenchError
 from vpbench.features.keys import KEY_FORMAT, FeatureSettings
 
 _ENTRY_SUFFIX = ".safetensors"
+_CHECKSUM = "vpbench_sha256"
+# Storage dtype -> its name in a safetensors header (what a record's checksum covers).
+_SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 _GROUP_PREFIX_CHARS = 20
 # A temp file older than this belongs to a writer that died (a live write takes seconds).
 STALE_TEMP_S = 3600.0
@@ -84,33 +97,62 @@ class FeatureCache:
 
     def write(self, path: Path, key: str, features, metadata: dict) -> None:
         """Store ``features`` (a torch tensor in its storage dtype) with ``metadata`` at ``path``."""
+        import torch
         from safetensors.torch import save
 
-        header = json.dumps({"key": key, **metadata}, sort_keys=True, separators=(",", ":"))
-        atomic_write_bytes(path, save({"features": features.contiguous()}, metadata={"vpbench": header}))
+        record = {"key": key, **metadata}
+        tensor = features.contiguous()
+        raw = tensor.reshape(-1).view(torch.uint8).numpy()  # the bytes safetensors stores (little-endian)
+        dtype = _SAFETENSORS_DTYPES[str(tensor.dtype).removeprefix("torch.")]
+        record[_CHECKSUM] = entry_checksum(_canonical(record), dtype, list(tensor.shape), raw)
+        try:
+            atomic_write_bytes(path, save({"features": tensor}, metadata={"vpbench": _canonical(record)}))
+        except OSError as error:
+            raise VpbenchError(f"cannot write feature cache entry {path} ({error.strerror or error}); check that "
+                               "the cache folder is writable and has space") from None
 
     def read(self, path: Path, key: str) -> np.ndarray:
-        """The stored features; bfloat16 entries come back as float32 (exactly: numpy has no bf16)."""
+        """The stored features, checksum and key verified; bfloat16 entries come back as float32
+        (exactly: numpy has no bf16). A bad entry raises :class:`CacheEntryError`."""
         import torch
+
+        tensor = self._load(path, key)
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        return tensor.numpy()
+
+    def verify(self, path: Path, key: str) -> tuple[int, ...]:
+        """The shape of a good entry; checks everything :meth:`read` checks, without converting it."""
+        return tuple(self._load(path, key).shape)
+
+    def _load(self, path: Path, key: str):
         from safetensors import SafetensorError
         from safetensors.torch import load
 
         try:
             data = path.read_bytes()
-            tensor = load(data)["features"]
         except FileNotFoundError:
-            raise VpbenchError(
-                f"feature cache entry {path} is missing (pruned, or written on another node: merge the "
-                "cache directories of all nodes, see vpbench/features/README.md)"
-            ) from None
+            raise CacheEntryError(
+                path, "missing", "missing (pruned, or written on another node: merge the cache directories of all "
+                "nodes, see vpbench/features/README.md)") from None
+        except OSError as error:
+            raise CacheEntryError(path, "unreadable", f"unreadable ({error.strerror or error})") from None
+        try:
+            record, dtype, shape, raw = _parse_entry(data)
+        except (ValueError, KeyError, TypeError) as error:
+            raise CacheEntryError(path, "corrupt", f"corrupt (not a vpbench safetensors entry: {error})") from None
+        stored_checksum = record.pop(_CHECKSUM, None)
+        if not stored_checksum:
+            raise CacheEntryError(path, "no_checksum", "has no checksum (written by an older vpbench)")
+        if entry_checksum(_canonical(record), dtype, shape, raw) != stored_checksum:
+            raise CacheEntryError(path, "checksum", "fails its checksum (its bytes changed after it was written)")
+        if record.get("key") != key:
+            raise CacheEntryError(path, "key", f"holds key {record.get('key')}, expected {key} "
+                                  "(renamed or copied by hand?)")
+        try:
+            return load(data)["features"]
         except (SafetensorError, KeyError) as error:
-            raise VpbenchError(f"feature cache entry {path} is corrupt ({error}); delete it and extract again") from None
-        stored = read_metadata(path, data).get("key")
-        if stored != key:
-            raise VpbenchError(f"feature cache entry {path} holds key {stored}, expected {key} (renamed by hand?)")
-        if tensor.dtype == torch.bfloat16:
-            tensor = tensor.float()
-        return tensor.numpy()
+            raise CacheEntryError(path, "corrupt", f"corrupt ({error})") from None
 
     @staticmethod
     def touch(path: Path) -> None:
@@ -153,6 +195,10 @@ class FeatureCache:
     ) -> PruneReport:
         """Delete entries: all, by group, unused for ``older_than_s``, then least recently used
         until the cache holds at most ``max_bytes``. Stale temp files of dead writers always go."""
+        if any(not prefix for prefix in digest_prefixes):
+            raise VpbenchError("prune: an empty group digest prefix would select every group")
+        if (older_than_s is not None and not older_than_s >= 0) or (max_bytes is not None and not max_bytes >= 0):
+            raise VpbenchError(f"prune: older_than_s={older_than_s} and max_bytes={max_bytes} must be >= 0")
         now = time.time() if now is None else now
         doomed: list[tuple[Path, int]] = []
         kept: list[tuple[float, Path, int]] = []
@@ -208,6 +254,52 @@ def _remove_group(group: Path) -> bool:
         leftover.unlink()
     group.rmdir()
     return True
+
+
+class CacheEntryError(VpbenchError):
+    """A cache entry that cannot be trusted; ``reason`` is one of missing, unreadable, corrupt,
+    no_checksum, checksum, key, shape (what the extractor counts when it recomputes one)."""
+
+    def __init__(self, path: Path, reason: str, problem: str) -> None:
+        super().__init__(f"feature cache entry {path} {problem}")
+        self.path = path
+        self.reason = reason
+
+
+def entry_checksum(record: str, dtype: str, shape: list[int], raw) -> str:
+    """SHA-256 of one cache record: its JSON text (without the checksum), the tensor's dtype,
+    shape and raw bytes."""
+    digest = hashlib.sha256(b"vpbench-feature-record-v1\0")
+    digest.update(record.encode())
+    digest.update(f"\0{dtype}\0{json.dumps(list(shape))}\0".encode())
+    digest.update(raw)
+    return digest.hexdigest()
+
+
+def _parse_entry(data: bytes) -> tuple[dict, str, list[int], memoryview]:
+    """(vpbench record, dtype, shape, raw tensor bytes) of an entry's bytes."""
+    size = int.from_bytes(data[:8], "little")
+    if len(data) < 8 + size:
+        raise ValueError(f"header of {size} bytes, file of {len(data)}")
+    record = json.loads(json.loads(data[8:8 + size])["__metadata__"]["vpbench"])
+    if not isinstance(record, dict):
+        raise ValueError("the vpbench metadata is not a JSON object")
+    return (record, *_tensor_record(data))
+
+
+def _canonical(record: dict) -> str:
+    """The one JSON text of a record (what its checksum covers; a parsed record re-dumps to it)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def _tensor_record(data: bytes) -> tuple[str, list[int], memoryview]:
+    """(dtype, shape, raw bytes, not copied) of the ``features`` tensor of a safetensors blob."""
+    size = int.from_bytes(data[:8], "little")
+    info = json.loads(data[8:8 + size])["features"]
+    start, end = (8 + size + int(offset) for offset in info["data_offsets"])
+    if not 8 + size <= start <= end <= len(data):
+        raise ValueError(f"tensor bytes {start}..{end} outside a file of {len(data)}")
+    return str(info["dtype"]), [int(n) for n in info["shape"]], memoryview(data)[start:end]
 
 
 def read_metadata(path: Path, data: bytes | None = None) -> dict:

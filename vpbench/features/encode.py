@@ -91,6 +91,14 @@ class ClipEncoder:
                 output = method(video, **self.encode_kwargs)
         return self.reduce(output).to(self.storage_dtype).cpu()
 
+    def clip_shape(self, spec) -> tuple[int, ...]:
+        """The shape of one clip's features, found by encoding one blank clip (what a cached entry
+        must have per view: its shape is checked against this, not taken on trust)."""
+        import torch
+
+        blank = torch.zeros((1, spec.frames, spec.resolution, spec.resolution, 3), dtype=torch.uint8)
+        return tuple(self(blank).shape[1:])
+
     def reduce(self, output):
         if not hasattr(output, "ndim"):
             raise VpbenchError(f"the encoder returned {type(output).__name__}, expected a tensor")

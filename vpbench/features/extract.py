@@ -9,6 +9,10 @@
   depends only on its own row. Batch size is therefore not part of the cache key, but runs
   meant to match bit for bit must use the same one.
 * Bad videos are skipped with a reason and counted; ``strict=True`` makes the first one fatal.
+* A cache entry is used only after it is read back and verified (checksum, key, shape; see
+  :mod:`vpbench.features.cache`): a bad one is recomputed and counted (``recomputed``), never
+  trusted and never fatal. Verifying reads every hit once more than the adapter will; that is
+  the price of never training on flipped bits.
 
 It must never keep every feature in memory: results are read back lazily from the cache.
 """
@@ -26,13 +30,17 @@ import numpy as np
 
 from vpbench.errors import VpbenchError
 from vpbench.features import distributed
-from vpbench.features.cache import FeatureCache, read_metadata
+from vpbench.features.cache import CacheEntryError, FeatureCache, read_metadata
 from vpbench.features.encode import ClipEncoder, decode_spec
 from vpbench.features.items import WorkItem, check_unique
 from vpbench.features.keys import FeatureSettings, Identity, item_key, model_fingerprint, video_identity
 from vpbench.features.loader import DecodeDataset, Decoded, make_loader
 from vpbench.video import SamplingSpec, VideoDecodeFailure
 from vpbench.video.readers import MISSING
+
+
+RECOMPUTED_LISTED = 50
+"""Recomputed cache entries listed by id in ``to_json`` (all of them are counted)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,11 @@ class FeatureMap(Mapping[str, np.ndarray]):
 
     def __getitem__(self, item_id: str) -> np.ndarray:
         path, key = self._entries[item_id]
-        return self._cache.read(path, key)
+        try:
+            return self._cache.read(path, key)
+        except CacheEntryError as error:
+            raise CacheEntryError(error.path, error.reason, f"changed after this run verified it: {error}; "
+                                  "run again to recompute it") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -74,10 +86,16 @@ class ExtractionResult:
     cache_misses: int
     settings: dict
     timings: dict[str, float] = field(default_factory=dict)
+    recomputed: list[SkippedItem] = field(default_factory=list)
+    """Cache entries found bad (``path`` is the entry, ``reason`` why) and computed again."""
 
     @property
     def skipped_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(s.reason for s in self.skipped).items()))
+
+    @property
+    def recomputed_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(s.reason for s in self.recomputed).items()))
 
     def to_json(self) -> dict:
         """The part of a result JSON that describes extraction (counts, skips, timings)."""
@@ -89,6 +107,9 @@ class ExtractionResult:
             "skipped": len(self.skipped),
             "skipped_by_reason": self.skipped_counts,
             "skipped_items": [s.__dict__ for s in self.skipped],
+            "cache_recomputed": len(self.recomputed),
+            "cache_recomputed_by_reason": self.recomputed_counts,
+            "cache_recomputed_items": [s.__dict__ for s in self.recomputed[:RECOMPUTED_LISTED]],
             "settings": self.settings,
             "timings": self.timings,
         }
@@ -128,6 +149,11 @@ def extract_features(
     """
     started = time.perf_counter()
     items = check_unique(items)
+    mismatched = next((item for item in items if (item.augment is None) != (spec.augment is None)), None)
+    if mismatched is not None:
+        raise VpbenchError(f"work item {mismatched.item_id!r}: augmented views need a SamplingSpec with "
+                           f"'augment' and items naming their view (spec.augment={spec.augment!r}, "
+                           f"item.augment={mismatched.augment!r})")
     if batch_size < 1 or workers < 0:
         raise VpbenchError(f"batch_size={batch_size} must be >= 1 and workers={workers} >= 0")
     if identity not in ("stat", "content"):
@@ -148,10 +174,11 @@ def extract_features(
     rank, world = distributed.rank_and_world()
 
     entries: dict[str, tuple[Any, str]] = {}
-    misses: list[WorkItem] = []
     missing: list[SkippedItem] = []
-    hits = 0
-    for item in distributed.shard(items, rank, world):
+    found: dict[str, tuple[int, ...]] = {}  # item id -> shape of its verified cache entry
+    recomputed: list[SkippedItem] = []
+    mine = distributed.shard(items, rank, world)
+    for item in mine:
         identity_of_video = video_identity(item.path, identity)
         if identity_of_video is None:
             failure = VideoDecodeFailure(item.path, MISSING, "no such file or directory")
@@ -162,11 +189,19 @@ def extract_features(
         key = item_key(digest, identity_of_video, item)
         path = cache.entry_path(digest, key)
         entries[item.item_id] = (path, key)
-        if path.exists():
-            cache.touch(path)
-            hits += 1
-        else:
-            misses.append(item)
+        if os.path.lexists(path):
+            try:
+                found[item.item_id] = cache.verify(path, key)
+            except CacheEntryError as error:
+                recomputed.append(SkippedItem(item.item_id, str(path), error.reason, str(error)))
+    expected = (spec.num_views, *encoder.clip_shape(spec)) if found else ()
+    for item_id, problem in _shape_problems(found, expected).items():
+        del found[item_id]
+        recomputed.append(SkippedItem(item_id, str(entries[item_id][0]), "shape", problem))
+    for item_id in found:
+        cache.touch(entries[item_id][0])
+    hits = len(found)
+    misses = [item for item in mine if item.item_id in entries and item.item_id not in found]
     setup_s = time.perf_counter() - started
 
     # Same batch shape for every call of every rank and every resume (see module docstring).
@@ -179,7 +214,8 @@ def extract_features(
 
     timings = {"setup_s": setup_s, **run.report(), "wall_s": time.perf_counter() - started}
     gathered = distributed.all_gather(
-        {"entries": entries, "skipped": missing + run.skipped, "hits": hits, "misses": len(misses), "timings": timings}
+        {"entries": entries, "skipped": missing + run.skipped, "hits": hits, "misses": len(misses), "timings": timings,
+         "recomputed": recomputed}
     )
     skipped = [s for part in gathered for s in part["skipped"]]
     failed = {s.item_id for s in skipped}
@@ -192,7 +228,14 @@ def extract_features(
         cache_misses=sum(part["misses"] for part in gathered),
         settings={"digest": digest, **settings.describe()},
         timings=_merge_timings([part["timings"] for part in gathered]),
+        recomputed=sorted((r for part in gathered for r in part["recomputed"]), key=lambda r: r.item_id),
     )
+
+
+def _shape_problems(shapes: dict[str, tuple[int, ...]], expected: tuple[int, ...]) -> dict[str, str]:
+    """Entries whose shape is not the one these settings give: item id -> what is wrong."""
+    return {item_id: f"has shape {list(shape)}; these settings give {list(expected)}"
+            for item_id, shape in shapes.items() if shape != expected}
 
 
 class _Run:
@@ -219,9 +262,10 @@ class _Run:
         from tqdm import tqdm
 
         bar = tqdm(total=len(self.misses), desc=f"extract {self.label}", unit="video", disable=not self.progress)
+        samples = iter(loader)
         try:
             waited = time.perf_counter()
-            for sample in loader:
+            for sample in samples:
                 self.timings["wait_s"] += time.perf_counter() - waited
                 self._take(sample, bar)
                 waited = time.perf_counter()
@@ -230,6 +274,10 @@ class _Run:
                 self._pending = []
         finally:
             bar.close()
+            # Stop the workers now, not when a traceback lets go of the iterator (SIGTERM, errors).
+            shutdown = getattr(samples, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
 
     def report(self) -> dict[str, float]:
         return {**self.timings, **{name: float(count) for name, count in self.counts.items()}}

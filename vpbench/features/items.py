@@ -6,11 +6,13 @@ clip span); the extractor needs nothing else. This module must never read a vide
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Iterable
 
 from vpbench.errors import VpbenchError
+from vpbench.video.augment import AugmentedView
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class WorkItem:
 
     ``clip_span_s`` (seconds) or ``frame_span`` (``[start, end)`` frames) restrict sampling to
     part of the video; ``fps`` overrides the container's frame rate and is required for frame
-    folders sampled by time.
+    folders sampled by time. ``augment`` names the augmented training view to make (the
+    sampling spec then carries the augmentation settings); it is part of the cache key.
     """
 
     item_id: str
@@ -27,6 +30,7 @@ class WorkItem:
     clip_span_s: tuple[float, float] | None = None
     frame_span: tuple[int, int] | None = None
     fps: float | None = None
+    augment: AugmentedView | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.item_id, str) or not self.item_id:
@@ -37,21 +41,34 @@ class WorkItem:
         if self.clip_span_s is not None:
             object.__setattr__(self, "clip_span_s", _pair(self.item_id, "clip_span_s", self.clip_span_s, float))
         if self.frame_span is not None:
-            object.__setattr__(self, "frame_span", _pair(self.item_id, "frame_span", self.frame_span, int))
+            object.__setattr__(self, "frame_span", _pair(self.item_id, "frame_span", self.frame_span, int,
+                                                              from_zero=False))
         if self.fps is not None and not float(self.fps) > 0:
             raise VpbenchError(f"work item {self.item_id!r}: fps={self.fps!r}, expected a positive frame rate")
+        if self.augment is not None and not isinstance(self.augment, AugmentedView):
+            raise VpbenchError(f"work item {self.item_id!r}: augment={self.augment!r}, expected an AugmentedView")
 
     def span_key(self) -> dict:
-        """The fields besides the video that change which frames are sampled."""
-        return {"clip_span_s": self.clip_span_s, "frame_span": self.frame_span, "fps": self.fps}
+        """The fields besides the video that change which frames are sampled (and, for an augmented
+        view, which random draws: its stream and index)."""
+        key = {"clip_span_s": self.clip_span_s, "frame_span": self.frame_span, "fps": self.fps}
+        if self.augment is not None:
+            key["augment"] = self.augment.as_dict()
+        return key
 
 
-def _pair(item_id: str, name: str, value, kind) -> tuple:
+def _pair(item_id: str, name: str, value, kind, from_zero: bool = True) -> tuple:
+    """``(start, end)`` checked; a frame span may start before frame 0 (a clip centred on a frame near
+    the start of a video repeats frame 0, see :mod:`vpbench.video.sampling`), a span in seconds may not."""
     try:
         first, second = value
-        return kind(first), kind(second)
-    except (TypeError, ValueError):
+        start, end = kind(first), kind(second)
+    except (TypeError, ValueError, OverflowError):
         raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected two numbers (start, end)") from None
+    if not (math.isfinite(start) and math.isfinite(end) and start <= end and (start >= 0 or not from_zero)):
+        bound = "0 <= start <= end" if from_zero else "start <= end"
+        raise VpbenchError(f"work item {item_id!r}: {name}={value!r}, expected finite numbers with {bound}")
+    return start, end
 
 
 def check_unique(items: Iterable[WorkItem]) -> list[WorkItem]:

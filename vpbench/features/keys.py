@@ -1,8 +1,11 @@
 """Feature cache keys: a digest of everything that can change a feature.
 
-A key covers the model weights, the full :class:`SamplingSpec`, the token layout and its
-options, the storage dtype, the decoder libraries' versions, the pixel pipeline version, the
-video's identity (resolved path + size + mtime, or a content hash) and the item's clip span.
+A key covers the model weights, the full :class:`SamplingSpec` (with its augmentation settings
+and seed, for augmented training views), the token layout and its options, the storage dtype,
+the decoder libraries' versions, the pixel pipeline version, the video's identity (resolved
+path + size + mtime, or a content hash), the item's clip span and, for an augmented view, its
+stream key and view index: every augmented view is an entry of its own, so asking for more
+views later computes only the new ones.
 Change any of them and the key changes, so a stale feature can never be found. This module
 must never leave a setting that changes features out of :meth:`FeatureSettings.describe`.
 """
@@ -57,7 +60,7 @@ class FeatureSettings:
 
 def item_key(settings_digest: str, video_identity: dict, item: WorkItem) -> str:
     """The cache key of one item's features (the item id is not part of it: two ids naming the
-    same clip share one entry)."""
+    same clip share one entry; an augmented view is keyed by its stream and index instead)."""
     return _digest({"settings": settings_digest, "video": video_identity, "span": item.span_key()})
 
 

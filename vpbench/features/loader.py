@@ -5,18 +5,22 @@ deadlock (shared/reference/env.md), and the parent always has torch by the time 
 They fork from a ``forkserver`` instead, a clean process that has only imported torch, decord
 and this module, so a worker starts in well under a second once the server is up (the first
 call pays one import; plain ``spawn`` pays it for every worker of every call, and is the
-fallback where forkserver does not exist). A decode failure travels back as data (reason +
-detail) so that one bad video never stops the loader; only bugs raise. This module must never
-touch the model or the cache.
+fallback where forkserver does not exist). Each worker follows the calling process
+(:mod:`vpbench.features.lifeline`), so none outlives a killed run. A decode failure travels back
+as data (reason + detail) so that one bad video never stops the loader; only bugs raise. This
+module must never touch the model or the cache.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from vpbench.features.items import WorkItem
+from vpbench.features.lifeline import exit_with
 from vpbench.video import SamplingSpec, VideoDecodeFailure, decode_views
 
 
@@ -55,6 +59,7 @@ class DecodeDataset:
                 frame_span=item.frame_span,
                 fps=item.fps,
                 timeout_s=self.timeout_s,
+                augment_view=item.augment,
             )
         except VideoDecodeFailure as failure:
             return Decoded(position, None, None, failure, time.perf_counter() - start)
@@ -69,6 +74,7 @@ def make_loader(dataset: DecodeDataset, workers: int):
     if workers > 0:
         options = {
             "multiprocessing_context": _worker_context(),
+            "worker_init_fn": functools.partial(exit_with, os.getpid()),
             "prefetch_factor": 2,
             # Backstop for a worker stuck while holding the GIL, which the per-item decode
             # timeout cannot interrupt: fail the run (it resumes) rather than hang forever.
@@ -84,7 +90,8 @@ def _keep(sample: Decoded) -> Decoded:
 
 
 # What a decoding worker needs, imported once in the fork server rather than in every worker.
-_PRELOAD = ["torch", "torch.utils.data", "numpy", "decord", "PIL.Image", "vpbench.video", __name__]
+_PRELOAD = ["torch", "torch.utils.data", "numpy", "decord", "PIL.Image", "vpbench.video",
+            "vpbench.features.lifeline", __name__]
 
 
 def _worker_context():

@@ -51,8 +51,13 @@ METRICS: dict[str, MetricSpec] = {
         _SCORES + " (one score per candidate)", "CSV with header 'id,label' (label = index of the correct candidate)"),
     "multilabel_map": MetricSpec(
         "vpbench.metrics.multilabel", "multilabel_map", "mAP",
-        "multi-label mAP, Charades convention (non-interpolated AP, classes without positives excluded), percent",
+        "multi-label mAP, Charades convention (non-interpolated AP, classes without positives excluded; "
+        "--empty-classes nan, --convention slowfast), percent",
         _SCORES + " (the Charades submission format)", _LABELS + "; several labels separated by ';'"),
+    "macro_f1": MetricSpec(
+        "vpbench.metrics.f1", "macro_f1", "macro_F1",
+        "macro F1 of the argmax class over chosen classes (CalMS21 task 1: behaviours, 'other' excluded), percent",
+        _SCORES, "CSV with header 'id,label' (one label per item: index or class name)"),
     "ava_frame_map": MetricSpec(
         "vpbench.metrics.ava", "frame_map", "frame_mAP_iou_0.5",
         "AVA frame-mAP@0.5 IoU (ActivityNet official evaluator, or --convention slowfast), percent",

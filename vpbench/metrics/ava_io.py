@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from vpbench.errors import PredictionFileError
+from vpbench.textio import read_text
 
 _ITEM = re.compile(r"item\s*\{(.*?)\}", re.DOTALL)
 _NAME = re.compile(r"""\bname\s*:\s*(?:"([^"]*)"|'([^']*)')""")
@@ -36,10 +37,7 @@ _ID = re.compile(r"\b(?:label_)?id\s*:\s*(-?\d+)")
 def read_label_map(path: str | os.PathLike) -> dict[int, str]:
     """Class id → name from a ``.pbtxt`` label map (e.g. the 60-class AVA list)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: label map not found") from None
+    text = read_text(path, what="a .pbtxt label map", error=PredictionFileError)
     label_map: dict[int, str] = {}
     for number, match in enumerate(_ITEM.finditer(text), start=1):
         body = match.group(1)
@@ -92,6 +90,8 @@ def read_boxes(path: str | os.PathLike, kind: Literal["groundtruth", "detections
     path = Path(path)
     if not path.exists():
         raise PredictionFileError(f"{path}: file not found")
+    if path.is_dir():
+        raise PredictionFileError(f"{path}: is a directory, expected an AVA box CSV")
     expected = ("video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]" if kind == "groundtruth"
                 else "video_id,timestamp,x1,y1,x2,y2,action_id,score")
     try:

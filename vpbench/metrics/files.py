@@ -8,51 +8,45 @@ guesses a value that is missing or malformed.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from vpbench.errors import PredictionFileError
+from vpbench.textio import csv_records, read_text
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; a missing file or a syntax error names the file (and line)."""
-    path = Path(path)
+    """Parse a JSON file; a missing file, a folder, non-UTF-8 bytes or a syntax error names the file (and line)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
+        return json.loads(read_text(path, what="a JSON file", error=PredictionFileError))
     except json.JSONDecodeError as error:
         raise PredictionFileError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
 
 
-def csv_rows(path: str | os.PathLike, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+def csv_rows(path: str | os.PathLike, delimiter: str | None = ",") -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields) for each non-blank line of a delimited text file.
 
-    ``delimiter=None`` splits on runs of whitespace (the Charades submission format).
+    ``delimiter=None`` splits on runs of whitespace (the Charades submission format). Quoted
+    fields are parsed strictly (:func:`vpbench.textio.csv_records`): an unclosed quote is an
+    error naming its line, not the rest of the file read as one field.
     """
-    path = Path(path)
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None
-    with f:
-        if delimiter is None:
-            for line_number, line in enumerate(f, start=1):
-                fields = line.split()
-                if fields:
-                    yield line_number, fields
-            return
-        reader = csv.reader(f, delimiter=delimiter)
-        for fields in reader:
-            if fields and any(field.strip() for field in fields):
-                yield reader.line_num, fields
+    text = read_text(path, what="a delimited text file", error=PredictionFileError)
+    if delimiter is None:
+        for line_number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
+            fields = line.split()
+            if fields:
+                yield line_number, fields
+        return
+    for line_number, fields in csv_records(text, path, delimiter=delimiter, error=PredictionFileError):
+        if fields and any(field.strip() for field in fields):
+            yield line_number, fields
 
 
 def parse_float(text: str, path: str | os.PathLike, line: int, what: str, allow_nan: bool = False) -> float:
@@ -83,18 +77,36 @@ def check_finite(array: np.ndarray, path: str | os.PathLike, what: str, row_name
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz``/``.npy`` file, never unpickling objects."""
+    """The arrays of an ``.npz``/``.npy`` file, never unpickling objects.
+
+    A folder, a truncated archive or member, and an array of Python objects (pickled) are each
+    an error naming the file and the array.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise PredictionFileError(f"{path}: is a directory, expected an .npz or .npy file")
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise PredictionFileError(f"{path}: file not found") from None
     except ValueError as error:
         raise PredictionFileError(f"{path}: not a plain NumPy array file ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise PredictionFileError(f"{path}: unreadable or truncated NumPy file ({error})") from None
     if isinstance(loaded, np.ndarray):
         return {"array": loaded}
+    arrays = {}
     with loaded:
-        return {key: loaded[key] for key in loaded.files}
+        for key in loaded.files:
+            try:
+                arrays[key] = loaded[key]
+            except ValueError as error:
+                problem = "holds Python objects (pickled), which are never loaded" if "allow_pickle" in str(error) \
+                    else f"is truncated or not a plain array ({error})"
+                raise PredictionFileError(f"{path}: array {key!r} {problem}; expected numeric arrays") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                raise PredictionFileError(f"{path}: array {key!r} is truncated or corrupt ({error})") from None
+    return arrays
 
 
 def match_ids(prediction_ids: list[str], reference_ids: list[str], predictions_path: str | os.PathLike,
@@ -130,11 +142,8 @@ def read_score_file(path: str | os.PathLike) -> tuple[list[str], np.ndarray, lis
     Returns (ids, scores [N, C] float64, class names or None).
     """
     path = Path(path)
-    delimiter = None
-    with open_text(path) as f:
-        first = f.readline()
-    if "," in first:
-        delimiter = ","
+    first = read_text(path, what="a score file", error=PredictionFileError).split("\n", 1)[0]
+    delimiter = "," if "," in first else None
     ids: list[str] = []
     rows: list[list[float]] = []
     class_names = None
@@ -208,10 +217,3 @@ def read_label_file(path: str | os.PathLike, num_classes: int,
         ids.append(fields[id_column].strip())
         labels.append(item_labels)
     return ids, labels
-
-
-def open_text(path: str | os.PathLike):
-    try:
-        return open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: file not found") from None

@@ -55,6 +55,8 @@ class _Similarity:
     def __init__(self, similarity=None, text_embeddings=None, video_embeddings=None):
         if similarity is not None:
             self.matrix = np.asarray(similarity)
+            if self.matrix.ndim != 2:
+                raise ValueError(f"similarity must be [n_text, n_video]; got shape {self.matrix.shape}")
             self.num_text, self.num_video = self.matrix.shape
         else:
             self.matrix = None
@@ -165,11 +167,18 @@ def score_files(metric: str, predictions: str | os.PathLike, references: str | o
     arrays = load_npz(predictions)
     caption_to_video = _read_caption_index(references)
     if "similarity" in arrays:
+        _require_matrix(arrays, "similarity", predictions, "[n_text, n_video]")
         check_finite(arrays["similarity"], predictions, "similarity")
         kwargs = {"similarity": arrays["similarity"]}
     elif {"text_embeddings", "video_embeddings"} <= arrays.keys():
         for key in ("text_embeddings", "video_embeddings"):
+            _require_matrix(arrays, key, predictions, f"[n_{key.split('_')[0]}, D]")
             check_finite(arrays[key], predictions, key)
+        text_width, video_width = arrays["text_embeddings"].shape[1], arrays["video_embeddings"].shape[1]
+        if text_width != video_width:
+            raise PredictionFileError(
+                f"{predictions}: 'text_embeddings' are {text_width} wide and 'video_embeddings' {video_width}; "
+                "expected one embedding width D for both (embeddings of one video-text model)")
         kwargs = {"text_embeddings": arrays["text_embeddings"], "video_embeddings": arrays["video_embeddings"]}
     else:
         raise PredictionFileError(
@@ -185,6 +194,14 @@ def score_files(metric: str, predictions: str | os.PathLike, references: str | o
         raise PredictionFileError(
             f"{references}: entry {bad + 1} is video {int(caption_to_video[bad])}; expected 0..{num_video - 1}")
     return retrieval_metrics(caption_to_video, v2t=v2t, **kwargs)
+
+
+def _require_matrix(arrays: dict[str, np.ndarray], key: str, path: str | os.PathLike, layout: str) -> None:
+    """A 2-D numeric array with at least one row and column, or an error naming the file and array."""
+    array = arrays[key]
+    if array.ndim != 2 or 0 in array.shape or not np.issubdtype(array.dtype, np.number):
+        raise PredictionFileError(f"{path}: array {key!r} has shape {list(array.shape)} and dtype {array.dtype}; "
+                                  f"expected a non-empty numeric {layout} matrix")
 
 
 def _read_caption_index(path: str | os.PathLike) -> np.ndarray:

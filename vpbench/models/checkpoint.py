@@ -208,6 +208,7 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
                 raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt ({exc})") from exc
             if not np.issubdtype(array.dtype, np.floating):
                 raise CheckpointError(f"{path}: array {name!r} has dtype {array.dtype}; expected floating point")
+            _require_finite(path, name, int(array.size - np.count_nonzero(np.isfinite(array))))
             arrays[name[len(_PREFIX):] if name.startswith(_PREFIX) else name] = array
     if not arrays:
         raise CheckpointError(f"{path}: the archive holds no arrays")
@@ -414,6 +415,9 @@ def read_safetensors(path: str | Path, what: str) -> tuple[dict[str, "torch.Tens
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from exc
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            _require_finite(path, name, int(tensor.numel() - tensor.isfinite().sum()))
     return state, metadata
 
 
@@ -426,6 +430,13 @@ def is_converted_copy(path: str | Path) -> bool:
             return "vpbench_config" in (handle.metadata() or {})
     except (SafetensorError, OSError):
         return False
+
+
+def _require_finite(path: str | Path, name: str, non_finite: int) -> None:
+    """Weights with NaN or inf give NaN features that a cache would keep: refuse them at load."""
+    if non_finite:
+        raise CheckpointError(f"{path}: array {name!r} holds {non_finite} non-finite value(s) (NaN or inf); "
+                              "the checkpoint is damaged (or from a diverged run), re-download or re-convert it")
 
 
 def load_converted(path: str | Path):

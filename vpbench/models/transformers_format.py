@@ -178,10 +178,7 @@ def weight_files(folder: Path) -> list[Path]:
 
 def read_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(tensors by port key, parsed config.json, sha256 identity of the weights) of a checkpoint folder."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from vpbench.models.checkpoint import sha256_file
+    from vpbench.models.checkpoint import read_safetensors, sha256_file
 
     folder = Path(folder)
     config_path = folder / CONFIG_FILE
@@ -196,10 +193,7 @@ def read_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any], str
     tensors: dict[str, Any] = {}
     digests = []
     for path in weight_files(folder):
-        try:
-            tensors.update(load_file(str(path)))
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{path}: {WHAT} weights are not a readable safetensors file ({exc})") from None
+        tensors.update(read_safetensors(path, f"{WHAT} weights")[0])
         digests.append(sha256_file(path))
     identity = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
     return {k: v.float() for k, v in tensors.items()}, config_json, identity

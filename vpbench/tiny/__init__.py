@@ -20,6 +20,8 @@ from vpbench.registry import TaskConfig
 TRAIN_CLIPS = 48
 """Training clips per tiny task: the fact grid has 48 (colour, shape, direction) combinations."""
 EVAL_CLIPS = 24
+CORPUS_FORMAT = "video_text_corpus"
+"""The writer of the video-text corpus a task trains on (``adapter.corpus``), if it declares one."""
 USER_FILES_DIR = "user_files"
 """Under a tiny dataset folder: the files a real user would supply (``dataset.user_files``), by key."""
 
@@ -41,9 +43,27 @@ def make_tiny(task: TaskConfig, out_dir: str | Path, seed: int = 0) -> Path:
         return out_dir
     rng = np.random.default_rng([seed, _stable_hash(task.dataset["format"])])
     writer_module(task.dataset["format"]).write(task, out_dir / task.dataset["root"], rng)
+    _write_corpus(task, out_dir, seed)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text("ok\n")
     return out_dir
+
+
+def _write_corpus(task: TaskConfig, out_dir: Path, seed: int) -> None:
+    """The tiny video-text corpus under ``<out_dir>/<adapter.corpus.root>``, for tasks trained on one.
+
+    Written from its own seed, so every task's tiny root holds the same bytes (the captioning/QA
+    resampler trained on it is then found in the cache by every task).
+    """
+    spec = task.adapter.get("corpus")
+    if not spec:
+        return
+    stamp = out_dir / f".tiny-corpus-{spec['root'].replace('/', '_')}-{seed}.done"
+    if stamp.is_file():
+        return
+    rng = np.random.default_rng([seed, _stable_hash(CORPUS_FORMAT)])
+    writer_module(CORPUS_FORMAT).write(task, out_dir / spec["root"], rng)
+    stamp.write_text("ok\n")
 
 
 def tiny_user_files(task: TaskConfig, data_root: str | Path) -> dict[str, Path]:

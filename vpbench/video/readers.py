@@ -1,4 +1,4 @@
-"""Frame sources: a video file (decord) or a folder of images, read by frame index.
+"""Frame sources: a video file (decord), a folder of images or one image, read by frame index.
 
 Both give the same three things: a frame count, a frame rate (None when unknown) and
 ``read(indices) -> uint8 [N, H, W, 3]`` RGB, fetching only the frames asked for (decord seeks
@@ -69,6 +69,8 @@ def open_source(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
         return FolderSource(path, fps)
     if path.is_file() and path.stat().st_size == 0:
         raise VideoDecodeFailure(path, EMPTY_FILE, "file has 0 bytes")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path, fps)
     return DecordSource(path, fps)
 
 
@@ -163,6 +165,16 @@ class FolderSource:
                     self.path, DECODE_ERROR, f"{file.name} is {frames[-1].shape[:2]}, earlier frames {frames[0].shape[:2]}"
                 )
         return np.stack(frames)[inverse]
+
+
+class ImageSource(FolderSource):
+    """One image file as a one-frame video (image QA data, e.g. VQAv2, read as single-frame clips)."""
+
+    def __init__(self, path: Path, fps: float | None = None) -> None:
+        self.path = os.fspath(path)
+        self.files = [Path(path)]
+        self.num_frames = 1
+        self.fps = fps
 
 
 def frame_files(folder: str | os.PathLike) -> list[Path]:

@@ -19,6 +19,9 @@ from vpbench.tiny import EVAL_CLIPS, TRAIN_CLIPS, USER_FILES_DIR
 from vpbench.tiny.video import TinyClip, random_clips, render, write_video
 
 ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+PART_FRAMES = 16
+"""Frames of one part of a long tiny recording (the behaviour sets: a recording is parts whose
+subjects, hence per-frame labels, differ)."""
 
 
 def train_eval_clips(rng: np.random.Generator, prefix: str, **kwargs: Any) -> tuple[list[TinyClip], list[TinyClip]]:

@@ -45,6 +45,16 @@ def questions(track: ShapeTrack) -> list[tuple[str, str]]:
     ]
 
 
+def image_questions(track: ShapeTrack, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """VQA-style (question, answer) pairs a single frame answers: colour, shape, and a yes/no on colour."""
+    asked = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+    return [
+        (f"what color is the {track.shape}?", track.colour),
+        (f"what shape is the {track.colour} object?", track.shape),
+        (f"is the {track.shape} {asked}?", "yes" if asked == track.colour else "no"),
+    ]
+
+
 def direction_choices(track: ShapeTrack, rng: np.random.Generator) -> tuple[list[str], int]:
     """Five candidate actions ("moves left", ..., "stays still") shuffled, and the true one's index."""
     options = [f"moves {d}" for d in DIRECTIONS] + ["stays still"]

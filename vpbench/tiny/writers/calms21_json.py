@@ -4,7 +4,7 @@
 {"task1/<split>/mouseNNN_task1_annotator1": {"keypoints": [T][2][2][7], "scores": [T][2][7],
 "annotations": [T], "metadata": {"vocab": ...}}}}``, and one video per sequence at the path
 :mod:`vpbench.datasets.calms21_json` assumes (``videos/<sequence id>.mp4``). A sequence is four
-consecutive clips of ``dataset.options.clip_frames`` frames; every frame of a clip is labelled by
+consecutive parts of ``PART_FRAMES`` frames; every frame of a part is labelled by
 its subject's colour (red attack, green investigation, blue mount, yellow other). Keypoints
 follow the subject (mouse 0) and its mirror image (mouse 1), so they are plausible but unused.
 """
@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.datasets.clips import clip_frames_option
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.registry import TaskConfig
 from vpbench.tiny.video import TinyClip
-from vpbench.tiny.writers._files import chunks, train_eval_clips, write_json, write_parts
+from vpbench.tiny.writers._files import PART_FRAMES, chunks, train_eval_clips, write_json, write_parts
 
 VOCAB = {"attack": 0, "investigation": 1, "mount": 2, "other": 3}
 BEHAVIOUR = {"red": "attack", "green": "investigation", "blue": "mount", "yellow": "other"}
@@ -27,8 +26,7 @@ CLIPS_PER_SEQUENCE = 4
 
 
 def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
-    clip_frames = clip_frames_option(task.dataset.get("options", {}), str(task.source))
-    train, evaluation = train_eval_clips(rng, "calms", num_frames=clip_frames)
+    train, evaluation = train_eval_clips(rng, "calms", num_frames=PART_FRAMES)
     for split, clips in (("train", train), ("test", evaluation)):
         sequences = {}
         for number, parts in enumerate(chunks(clips, CLIPS_PER_SEQUENCE), start=1):

@@ -5,7 +5,7 @@
 stream of 1-based inclusive bouts, and an ``S2`` stream the reader must ignore), and both camera
 views as ``videos/<id>_side.mp4`` and ``videos/<id>_top.mp4`` (the top view is the side view
 rotated, so the two files differ). Both tasks of this format share the folder, so both views are
-always written. A recording is four clips of ``dataset.options.clip_frames`` frames; each clip's
+always written. A recording is four parts of ``PART_FRAMES`` frames; each part's
 bout is the behaviour of its subject's colour (red attack, green sniff, blue approach, yellow
 other).
 """
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.datasets.clips import clip_frames_option
 from vpbench.datasets.paths import annotation_path, video_dir
 from vpbench.registry import TaskConfig
 from vpbench.tiny.video import render, write_video
-from vpbench.tiny.writers._files import chunks, train_eval_clips, write_text
+from vpbench.tiny.writers._files import PART_FRAMES, chunks, train_eval_clips, write_text
 
 CONFIGURATION = [("approach", "a"), ("attack", "q"), ("copulation", "c"), ("chase", "h"), ("circle", "i"),
                  ("drink", "d"), ("eat", "e"), ("clean", "l"), ("sniff", "s"), ("up", "u"), ("walk_away", "w"),
@@ -31,9 +30,8 @@ CLIPS_PER_VIDEO = 4
 
 def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
     options = task.dataset.get("options", {})
-    clip_frames = clip_frames_option(options, str(task.source))
     annotation_dir = data_dir / options.get("annotation_dir", "annotations")
-    train, evaluation = train_eval_clips(rng, "crim", num_frames=clip_frames)
+    train, evaluation = train_eval_clips(rng, "crim", num_frames=PART_FRAMES)
     number = 0
     for split, clips in (("train", train), ("test", evaluation)):
         ids = []
@@ -46,7 +44,7 @@ def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
             write_video(folder / f"{video_id}_side.mp4", frames, parts[0].fps)
             write_video(folder / f"{video_id}_top.mp4", np.ascontiguousarray(np.rot90(frames, axes=(1, 2))),
                         parts[0].fps)
-            bouts = [(k * clip_frames + 1, (k + 1) * clip_frames, BEHAVIOUR[part.subject.colour])
+            bouts = [(k * PART_FRAMES + 1, (k + 1) * PART_FRAMES, BEHAVIOUR[part.subject.colour])
                      for k, part in enumerate(parts)]
             write_text(annotation_dir / f"{video_id}.txt", annotation_lines(bouts))
         write_text(annotation_path(task, data_dir, split), ids)

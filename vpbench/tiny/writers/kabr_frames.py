@@ -4,8 +4,8 @@
 ``annotation/{train,val}.csv`` as space-separated SlowFast frame lists with the release's header
 ``original_vido_id video_id frame_id path labels``, and one JPEG folder per mini-scene,
 ``dataset/image/<folder>/<n>.jpg`` numbered from 1. A mini-scene's behaviour is its subject's
-colour (red Walk, green Graze, blue Browse, yellow Head Up); in every fourth mini-scene the first
-frames are labelled Occluded, so only the majority vote gives the scene's behaviour.
+colour (red Walk, green Graze, blue Browse, yellow Head Up), and so is every frame's label (as
+``cvat2slowfast`` writes them: labelled frames only, numbered from 1).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ CLASSES = {"Walk": 0, "Graze": 1, "Browse": 2, "Head Up": 3, "Auto-Groom": 4, "T
 BEHAVIOUR = {"red": "Walk", "green": "Graze", "blue": "Browse", "yellow": "Head Up"}
 FRAMES = 40
 """Frames per mini-scene: enough for 8 frames at the task's stride of 5."""
-OCCLUDED_FRAMES = 5
 
 
 def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
@@ -41,7 +40,5 @@ def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
             target.mkdir(parents=True, exist_ok=True)
             for frame_id, frame in enumerate(render(clip), start=1):
                 Image.fromarray(frame).save(target / f"{frame_id}.jpg", quality=95)
-                noisy = scene % 4 == 0 and frame_id <= OCCLUDED_FRAMES
-                rows.append(f"{folder} {scene} {frame_id} {folder}/{frame_id}.jpg "
-                            f"{CLASSES['Occluded'] if noisy else label}")
+                rows.append(f"{folder} {scene} {frame_id} {folder}/{frame_id}.jpg {label}")
         write_text(annotation_path(task, data_dir, split), rows)

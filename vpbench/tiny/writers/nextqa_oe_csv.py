@@ -1,12 +1,13 @@
 """Tiny NExT-QA open-ended (NExT-OE) in the official CSV layout (``dataset.format: nextqa_oe_csv``).
 
-``nextoe/train.csv`` and ``nextoe/val.csv`` with the release's columns
+``nextoe/train.csv`` and the evaluation split's CSV (``nextoe/test.csv``) with the release's columns
 (``video,frame_count,width,height,question,answer,qid,type``; lower-case questions without a
 question mark), four questions per video with short free-text answers true to the pixels: the
 subject's colour and shape (``DO``), its direction (``TN``), and a yes/no question about its
-colour (``DB``, which the WUPS scorer matches exactly). Videos ``NExTVideo/<folder>/<id>.mp4``
-through ``map_vid_vidorID.json``, shared with the multiple-choice writer
-(:mod:`vpbench.tiny.writers._nextqa`).
+colour (``DB``, which the WUPS scorer matches exactly). With an ``add_reference`` annotation the
+evaluation split also gets NExT-OE's additional reference answers (``{video: {qid: answer}}``).
+Videos ``NExTVideo/<folder>/<id>.mp4`` through ``map_vid_vidorID.json``, shared with the
+multiple-choice writer (:mod:`vpbench.tiny.writers._nextqa`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ def write(task: TaskConfig, data_dir: Path, rng: np.random.Generator) -> None:
             for qid, (question, answer, kind) in enumerate(_questions(clip.subject, rng)):
                 rows.append([video_id, clip.num_frames, clip.size, clip.size, question, answer, qid, kind])
         write_csv(annotation_path(task, data_dir, split), HEADER, rows)
+        if split == task.dataset["eval_split"] and "add_reference" in task.dataset["annotations"]:
+            write_json(annotation_path(task, data_dir, "add_reference"), _additional_references(rows))
     write_json(annotation_path(task, data_dir, "video_map"), video_map())
+
+
+def _additional_references(rows: list[list]) -> dict[str, dict[str, str]]:
+    """``{video: {qid: answer}}`` for every other video, as NExT-OE's add_reference_answer_test.json
+    (about half the test videos there): a second wording of a direction, the same answer otherwise."""
+    videos = sorted({row[0] for row in rows})[::2]
+    towards = {"left": "to the left", "right": "to the right", "up": "upwards", "down": "downwards"}
+    extra: dict[str, dict[str, str]] = {}
+    for video, *_, answer, qid, kind in (row for row in rows if row[0] in videos):
+        extra.setdefault(video, {})[str(qid)] = towards.get(answer, answer) if kind == "TN" else answer
+    return extra
 
 
 def _questions(track: ShapeTrack, rng: np.random.Generator) -> list[tuple[str, str, str]]:
