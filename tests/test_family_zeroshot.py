@@ -169,10 +169,69 @@ def test_lit_tower_serves_classification_and_can_be_given(out_dir):
 
 
 def test_encoder_only_checkpoint_needs_a_lit_tower(out_dir):
+    from vpbench.models.zoo import resolve_checkpoint
+
     with pytest.raises(VpbenchError, match="text_tower=lit"):
         _run("charades-sta-zeroshot", out_dir, model="tiny")
-    with pytest.raises(VpbenchError, match="shuffle_train_labels"):
-        _run("charades-sta-zeroshot", out_dir, options=(("shuffle_train_labels", "true"),))
+    with pytest.raises(VpbenchError, match="was not trained here"):  # a checkpoint file has no control twin
+        _run("charades-sta-zeroshot", out_dir, model=str(resolve_checkpoint("tiny-lvt")),
+             options=(("shuffle_train_labels", "true"),))
+
+
+def test_shuffle_control_runs_the_models_control_twin(out_dir):
+    """tiny-lvt was trained here, so its control is the same recipe with captions permuted against
+    clips: the run swaps in that model, says so, and scores at chance (24 videos: R@1 4.2)."""
+    real, _ = _run("msrvtt-retrieval", out_dir)
+    control, _ = _run("msrvtt-retrieval", out_dir, options=(("shuffle_train_labels", "true"),))
+    assert control["model"]["name"] == "tiny-lvt-shuffled-captions"
+    assert control["adapter"]["variant"] == "lvt-released-shuffled-captions"
+    assert control["fingerprint"]["shuffled_train_labels"] is True
+    assert real["fingerprint"]["shuffled_train_labels"] is False
+    assert real["fingerprint"]["model_recipe"] == "tiny-lvt/v1"
+    assert any("CONTROL RUN" in note for note in control["notes"])
+    assert control["fingerprint_sha256"] != real["fingerprint_sha256"]
+    chance_mean_rank = (control["counts"]["videos"] + 1) / 2
+    assert control["scores"]["t2v_MnR"] > 0.6 * chance_mean_rank, control["scores"]
+    assert real["scores"]["t2v_MnR"] < 0.5 * chance_mean_rank, real["scores"]
+
+
+def test_zeroshot_classification_beats_chance_and_needs_aligned_class_embeddings(out_dir, monkeypatch):
+    """Tiny K400: 12 colour-shape classes, chance 8.3 %. With each class name given another class's
+    text embedding (rolled by half the classes: another colour), the score falls to chance."""
+    from vpbench.families import zeroshot_classification
+
+    aligned, _ = _run("k400-zeroshot", out_dir)
+    chance = 100.0 / aligned["counts"]["classes"]
+    assert aligned["scores"]["top1"] > chance + 20, aligned["scores"]
+    original = zeroshot_classification.class_text_embeddings
+    monkeypatch.setattr(zeroshot_classification, "class_text_embeddings",
+                        lambda embed, names, templates: np.roll(original(embed, names, templates), len(names) // 2, 0))
+    task = load_registry().task("k400-zeroshot").for_tiny()
+    shifted = run_task(task, _context("k400-zeroshot", out_dir / "misaligned"))
+    assert shifted.scores["top1"] <= chance + 5, shifted.scores
+
+
+def test_multiple_choice_beats_chance_and_needs_aligned_candidates(out_dir, monkeypatch):
+    """Charades-STA tiny: with every item's candidates rotated by one against its answer index, the
+    accuracy falls to (or below) chance."""
+    import dataclasses
+
+    from vpbench.families import multiple_choice
+
+    aligned, _ = _run("charades-sta-zeroshot", out_dir)
+    chance = aligned["counts"].get("chance_mc_accuracy", 100.0 / 5)
+    assert aligned["scores"]["mc_accuracy"] > chance + 20, aligned["scores"]
+    original = multiple_choice.embed_eval_videos
+
+    def rotated(*args, **kwargs):
+        videos = original(*args, **kwargs)
+        samples = [dataclasses.replace(s, candidates=s.candidates[1:] + s.candidates[:1]) for s in videos.samples]
+        return dataclasses.replace(videos, samples=samples)
+
+    monkeypatch.setattr(multiple_choice, "embed_eval_videos", rotated)
+    task = load_registry().task("charades-sta-zeroshot").for_tiny()
+    shifted = run_task(task, _context("charades-sta-zeroshot", out_dir / "misaligned"))
+    assert shifted.scores["mc_accuracy"] <= chance + 5, shifted.scores
 
 
 def test_missing_tokenizer_names_the_file(out_dir, monkeypatch):
@@ -248,16 +307,40 @@ def test_candidate_template_and_type_accuracy_rules():
                                                  "TN": {"mc_accuracy": 0.0, "num_items": 1}}
 
 
-def test_prompt_ensemble_is_the_renormalised_mean():
+def test_prompt_ensemble_averages_normalised_embeddings_of_distinct_classes():
+    """Hand-computed: each template embedding is normalised first (so the long one does not
+    dominate), the mean is renormalised, and each class keeps its own embedding."""
     from vpbench.families.zeroshot_classification import class_text_embeddings, softmax
 
-    table = {"a {}": [1.0, 0.0], "b {}": [0.0, 1.0]}
-
-    def embed(texts):
-        return np.array([table[t.replace("cat", "{}").replace("dog", "{}")] for t in texts])
-
-    out = class_text_embeddings(embed, ["cat", "dog"], ["a {}", "b {}"])
-    np.testing.assert_allclose(out, np.full((2, 2), 1 / np.sqrt(2)))
+    table = {"a cat": [3.0, 0.0, 0.0], "b cat": [0.0, 1.0, 0.0], "a dog": [0.0, 0.0, 0.5], "b dog": [0.0, 2.0, 0.0]}
+    out = class_text_embeddings(lambda texts: np.array([table[t] for t in texts]), ["cat", "dog"], ["a {}", "b {}"])
+    s = 1 / np.sqrt(2)
+    np.testing.assert_allclose(out, [[s, s, 0.0], [0.0, s, s]], atol=1e-6)
     probabilities = softmax(np.array([[1.0, 0.0, -1.0]]) / 0.01)
     assert probabilities.sum() == pytest.approx(1.0) and probabilities[0, 0] > 0.99
     assert json.dumps(out.tolist())  # plain floats, serialisable into results
+
+
+def test_prompt_ensemble_on_the_tiny_text_tower():
+    """The tiny suite's classes through the default CLIP ensemble: the family's class embeddings are
+    the renormalised mean of normalised per-template embeddings, and the classes differ."""
+    import torch
+
+    import vpbench
+    from vpbench.families.zeroshot_classification import class_text_embeddings
+    from vpbench.models.zoo import load_tokenizer
+
+    model, tokenizer = vpbench.load_model("tiny-lvt"), load_tokenizer("tiny-lvt")
+    templates = ["a video of {}.", "a photo of a person {}.", "a demonstration of a person practicing {}."]
+    classes = ["red circle", "red square", "blue circle", "green triangle"]
+
+    def raw(texts):  # unnormalised: the ensemble must normalise each template embedding itself
+        return model.encode_text(*tokenizer(texts), normalize=False).numpy()
+
+    ensemble = class_text_embeddings(raw, classes, templates)
+    for row, name in zip(ensemble, classes):
+        each = torch.nn.functional.normalize(torch.from_numpy(raw([t.replace("{}", name) for t in templates])), dim=1)
+        expected = torch.nn.functional.normalize(each.mean(0), dim=0).numpy()
+        np.testing.assert_allclose(row, expected, atol=1e-5)
+    similarity = ensemble @ ensemble.T
+    assert similarity[~np.eye(len(classes), dtype=bool)].max() < 0.95, similarity

@@ -21,7 +21,7 @@ import numpy as np
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything, write_csv
-from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
+from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_context, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -30,6 +30,7 @@ DEFAULT_TEMPLATE = "{answer}"
 
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
     seed_everything(context.seed)
+    context = zeroshot_context(task, context)
     log = RunLog(task, context)
     template = candidate_template(task)
     videos = embed_eval_videos(task, context, log,

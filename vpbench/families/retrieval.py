@@ -30,7 +30,7 @@ from vpbench.atomic import atomic_write, atomic_write_text
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything
-from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
+from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_context, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -38,6 +38,7 @@ from vpbench.results import RunRecord
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
     seed_everything(context.seed)
     task = _with_eval_split(task, context)
+    context = zeroshot_context(task, context)
     log = RunLog(task, context)
     videos = embed_eval_videos(task, context, log, usable=lambda s: bool(s.captions),
                                unusable_reason="no_caption")

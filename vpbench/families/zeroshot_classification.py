@@ -26,7 +26,7 @@ from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import (RunLog, class_list_sha256, model_info, output_path, score_metrics,
                                      seed_everything, write_csv)
-from vpbench.families.towers import embed_eval_videos, zeroshot_fingerprint
+from vpbench.families.towers import embed_eval_videos, zeroshot_context, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -35,6 +35,7 @@ DEFAULT_TEMPERATURE = 0.01
 
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
     seed_everything(context.seed)
+    context = zeroshot_context(task, context)
     log = RunLog(task, context)
     multilabel = any(m["name"] == "multilabel_map" for m in task.metrics)
     templates, prompt_source = prompt_templates(task, context)
@@ -115,10 +116,15 @@ def _templates_sha256(templates: list[str]) -> str:
 
 
 def class_text_embeddings(embed, class_names: list[str], templates: list[str]) -> np.ndarray:
-    """[C, D]: per class, the mean of its template embeddings, renormalised (CLIP's prompt ensemble)."""
+    """[C, D]: per class, the mean of its L2-normalised template embeddings, renormalised (CLIP's
+    prompt ensemble, openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb)."""
     texts = [template.replace("{}", name) for name in class_names for template in templates]
-    embeddings = embed(texts).reshape(len(class_names), len(templates), -1).mean(axis=1)
-    return embeddings / np.sqrt((embeddings * embeddings).sum(axis=1, keepdims=True) + 1e-12)
+    embeddings = _l2_normalise(np.asarray(embed(texts), dtype=np.float64))
+    return _l2_normalise(embeddings.reshape(len(class_names), len(templates), -1).mean(axis=1)).astype(np.float32)
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt((x * x).sum(axis=-1, keepdims=True) + 1e-12)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -6,7 +6,9 @@ fingerprint and checkpoint hash it was measured under. The verdict per entry is:
 
 - ``regressed``: current < baseline - tolerance (every benchmark metric is higher-is-better);
 - ``missing`` / ``protocol changed``: the comparison is not possible (no current value, or a
-  different fingerprint or checkpoint); such input is unusable, not a pass;
+  different fingerprint or checkpoint); such input is unusable, not a pass. A checkpoint vpbench
+  trains at first use (``zoo.trained_here``) is compared by the recipe its fingerprint names, not
+  by its bytes, which vary with the machine's float kernels;
 - otherwise ``improved`` / ``unchanged`` / ``within tolerance``; an entry only in the current
   results is ``new`` and does not fail the gate.
 
@@ -29,6 +31,7 @@ from vpbench.atomic import atomic_write_json
 from vpbench.errors import VpbenchError
 from vpbench.leaderboard.published import PublishedTable, delta
 from vpbench.leaderboard.runs import RunRecord, aggregate_seeds, drop_duplicate_seeds, fingerprint_differences
+from vpbench.models.zoo import trained_here
 
 BASELINE_KIND = "vpbench-baseline"
 BASELINE_SCHEMA_VERSION = 1
@@ -87,7 +90,7 @@ def entries_from_records(records: Iterable[RunRecord], published: PublishedTable
             benchmark=bench_id, task=members[0].task, metric=row.metric if row else None, model=model,
             adapter=adapter, value=result.value, seeds=result.seeds, tiny=all(r.tiny for r in members),
             fingerprint_sha256=result.fingerprint_sha256, fingerprint=result.fingerprint,
-            checkpoint_sha256=result.checkpoint_sha256))
+            checkpoint_sha256=None if trained_here(model) else result.checkpoint_sha256))
     return entries
 
 
