@@ -32,7 +32,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 
@@ -107,15 +107,22 @@ def zeroshot_context(task: TaskConfig, context: RunContext) -> RunContext:
 
 
 def embed_eval_videos(task: TaskConfig, context: RunContext, log: RunLog,
-                      usable: Callable[[Sample], bool] = lambda sample: True, unusable_reason: str = "") -> EvalVideos:
+                      usable: Callable[[Sample], bool] = lambda sample: True, unusable_reason: str = "",
+                      class_subset: Collection[str] | None = None) -> EvalVideos:
     """Read the evaluation split, build the towers, extract and embed every usable sample's video.
 
     Samples ``usable`` rejects (no label, no candidates...) are counted as skipped with
-    ``unusable_reason`` before any video is decoded.
+    ``unusable_reason`` before any video is decoded; with ``class_subset``, so are samples none of
+    whose labels it names (``not_in_class_splits``: Kinetics-400 classes in a Kinetics-600 new-class run).
     """
     loaded = read_splits(task, context, log, roles=("eval",))["eval"]
     kept = [s for s in loaded.samples if usable(s)]
     log.skip("eval", unusable_reason, len(loaded.samples) - len(kept))
+    if class_subset is not None:
+        names, subset = loaded.class_names, set(class_subset)
+        inside = [s for s in kept if any(names[i] in subset for i in ((s.label,) if s.label is not None else s.labels))]
+        log.skip("eval", "not_in_class_splits", len(kept) - len(inside))
+        kept = inside
     if not kept:
         raise VpbenchError(f"{task.name}: no usable sample in split '{loaded.name}' ({unusable_reason})")
     model = load_encoder(context, log)
@@ -242,6 +249,9 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
 
     from vpbench.adapters.lit import embed_tokens, embed_video
 
+    if task.adapter.get("text_tower") != "lit":  # chosen by --option, not by the task or its variant
+        log.deviation("lit-text-tower", "text tower trained here on one dataset's training captions "
+                                        "(--option text_tower=lit), not the paper's LiT tower")
     layout = "embedding" if is_lvt else "frame_pooled"
     lit_model, tower_path, lit_record = _lit_tower(task, context, log, model, tokenizer, layout, cache_root)
     device = context.device
