@@ -112,26 +112,27 @@ def test_charades_official_rows(tmp_path):
     assert test.samples[0].labels == (75, 76, 77, 79, 80)
 
 
-def test_charades_sta_multiple_choice_is_deterministic_and_order_free(tmp_path):
+def test_charades_sta_candidates_are_the_sentences_of_the_querys_own_video(tmp_path):
+    """The fixture's 32 official lines are 32 different videos, one sentence each: no query has a
+    choice. Three lines added for two of those videos (a repeated sentence among them) give 2- and
+    3-way items whose candidates are exactly their own video's distinct sentences, in file order."""
     root = place(tmp_path, "charades")
-    split = read_split(task("charades-sta-zeroshot"), root, "test")
-    assert len(split.samples) == 32 and len(split.missing) == 32
-    first = split.samples[0]
-    assert (first.sample_id, first.video_id, first.clip_span_s) == ("3MSZA_q1", "3MSZA", (24.3, 30.4))
-    sentences = {s.video_id: s.captions[0] for s in split.samples}
-    for sample in split.samples:
-        assert len(sample.candidates) == 5 and len(set(sample.candidates)) == 5
-        assert sample.candidates[sample.answer_index] == sample.answer == sample.captions[0]
-        others = [c for i, c in enumerate(sample.candidates) if i != sample.answer_index]
-        assert all(c in sentences.values() and c != sentences[sample.video_id] for c in others)
-    assert len({s.answer_index for s in split.samples}) > 1  # the right answer is not always in one place
-    # Reversing the file changes no sample's choices: they depend on the sample id and the sentence pool.
+    alone = read_split(task("charades-sta-zeroshot"), root, "test")
+    assert alone.samples == [] and any("32 queries left out" in note for note in alone.notes)
     path = root / "charades" / "charades_sta_test.txt"
-    path.write_text("\n".join(reversed(path.read_text().splitlines())) + "\n")
-    reread = read_split(task("charades-sta-zeroshot"), root, "test")
-    again = {s.sample_id: (s.candidates, s.answer_index) for s in reread.samples}
-    assert again == {s.sample_id: (s.candidates, s.answer_index) for s in split.samples}
-    assert any("not public" in note for note in split.notes)
+    path.write_text(path.read_text() + "3MSZA 1.0 6.5##person sits on the bed.\n"
+                    "3MSZA 10.0 14.0##Person turn a light on\nAMT7R 20.0 25.5##the person holds a cup.\n")
+    split = read_split(task("charades-sta-zeroshot"), root, "test")
+    by_id = {s.sample_id: s for s in split.samples}
+    assert sorted(by_id) == ["3MSZA_q1", "3MSZA_q2", "3MSZA_q3", "AMT7R_q1", "AMT7R_q2"]
+    assert by_id["3MSZA_q1"].candidates == ("person turn a light on.", "person sits on the bed.")
+    assert by_id["3MSZA_q3"].answer_index == 0 and by_id["3MSZA_q3"].clip_span_s == (10.0, 14.0)
+    assert by_id["AMT7R_q2"].candidates == ("a person is putting a picture onto the wall.", "the person holds a cup.")
+    for sample in split.samples:
+        assert sample.candidates[sample.answer_index].rstrip(".").lower() == sample.captions[0].rstrip(".").lower()
+    assert any("30 queries left out" in note for note in split.notes)
+    assert any("chance 50.0%" in note for note in split.notes)
+    assert any("32 of 32 videos have fewer than 5" in note for note in split.notes)
 
 
 def test_ssv2_official_entries(tmp_path):
@@ -487,6 +488,8 @@ def test_tiny_round_trip_counts(tiny_root, name):
             recordings = recordings if split == config.dataset.get("train_split") else recordings // 2
             assert len(data.samples) == recordings * math.ceil(frames / every)
             assert all(s.meta["label_frame"] % every == 0 for s in data.samples)
+        elif name == "charades-sta-zeroshot":  # the query of the video with one sentence has no choice
+            assert len(data.samples) == expected - 1
         else:
             assert len(data.samples) == expected
         assert all(p.is_file() for p in data.annotation_files)
@@ -546,7 +549,10 @@ def test_tiny_multilabels_match_the_colours_present(tiny_root):
 def test_tiny_charades_folder_is_shared_without_collisions(tiny_root):
     csv_ids = {s.video_id for d in _splits("charades-probe", tiny_root).values() for s in d.samples}
     sta_ids = {s.video_id for d in _splits("charades-sta-zeroshot", tiny_root).values() for s in d.samples}
-    assert len(csv_ids) == TRAIN_CLIPS + EVAL_CLIPS and len(sta_ids) == EVAL_CLIPS and not csv_ids & sta_ids
+    from vpbench.tiny.writers.charades_sta import MOMENTS_PER_VIDEO
+
+    sta_videos = sum(1 for moments in MOMENTS_PER_VIDEO if moments > 1)  # a one-sentence video has no choice
+    assert len(csv_ids) == TRAIN_CLIPS + EVAL_CLIPS and len(sta_ids) == sta_videos and not csv_ids & sta_ids
     raw = (tiny_root / "charades" / "Charades_v1_test.csv").read_bytes()
     assert raw.count(b"\r\n") == raw.count(b"\n") and b',"A ' in raw  # CRLF, quoted scripts with commas
 

@@ -321,10 +321,12 @@ def test_vatex_ids_split_from_the_right_and_the_hgr_list(tmp_path):
                {"videoID": "5-xGskbsBgI_000055_000065", "enCap": ["A young man is showing the polish."]}]
     write(tmp_path / "vatex" / "vatex_validation_v1.0.json", json.dumps(entries))
     touch(tmp_path / "vatex" / "videos" / "Ptf_2VRj-V0_000122_000132.mp4")
-    split = read_split(task("vatex-retrieval"), tmp_path, "val")
+    with pytest.raises(AnnotationError, match="HGR.*--user-file test_ids=PATH.*--variant val-3000"):
+        read_split(task("vatex-retrieval"), tmp_path, "val")  # the default gallery is the HGR test list
+    split = read_split(load_registry().task("vatex-retrieval").with_variant("val-3000"), tmp_path, "val")
     assert [s.sample_id for s in split.samples] == ["Ptf_2VRj-V0_000122_000132", "5-xGskbsBgI_000055_000065"]
     assert split.samples[0].captions == ("A man plays.", "Someone plays.") and len(split.missing) == 1
-    assert any("no 'test_ids' user file" in note and "HGR" in note for note in split.notes)
+    assert any("whole val set" in note and "HGR" in note for note in split.notes)
     touch(tmp_path / "vatex" / "videos" / "Ptf_2VRj-V0.mp4")
     full = read_split(task("vatex-captioning", options={"full_videos": True}), tmp_path, "val").samples[0]
     assert full.video_path.name == "Ptf_2VRj-V0.mp4" and full.clip_span_s == (122.0, 132.0)
@@ -336,7 +338,7 @@ def test_vatex_ids_split_from_the_right_and_the_hgr_list(tmp_path):
         read_split(task("vatex-retrieval"), tmp_path, "val", {"test_ids": ids})
     write(tmp_path / "vatex" / "vatex_validation_v1.0.json", json.dumps([{"videoID": "Ptf2VRjV0", "enCap": ["a"]}]))
     with pytest.raises(AnnotationError, match=r"validation_v1.0.json: \[0\]: videoID 'Ptf2VRjV0' is not '<youtube id>_<st"):
-        read_split(task("vatex-retrieval"), tmp_path, "val")
+        read_split(load_registry().task("vatex-retrieval").with_variant("val-3000"), tmp_path, "val")
 
 
 def test_youcook2_segments_and_official_video_layout(tmp_path):

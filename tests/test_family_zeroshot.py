@@ -55,9 +55,17 @@ def _run(name: str, out_dir: Path, model: str = "tiny-lvt", options: tuple = ())
 
 
 def _rescore(task_name: str, result: dict) -> dict[str, float]:
-    """Score the run's written files again through the public metric registry."""
+    """Score the run's written files again through the public metric registry (per class split,
+    as ``<key>_<split>``, for a task scored on several)."""
     task = load_registry().task(task_name)
     files = result["extra"]["predictions"]
+    if "scores" not in files and "embeddings" not in files:
+        return {f"{key}_{name}": value for name, split_files in files.items()
+                for key, value in _rescore_files(task, split_files).items()}
+    return _rescore_files(task, files)
+
+
+def _rescore_files(task, files: dict) -> dict[str, float]:
     predictions, references = (files["embeddings"], files["caption_to_video"]) if "embeddings" in files else (
         files["scores"], files["references"])
     rescored = {}
@@ -169,10 +177,69 @@ def test_lit_tower_serves_classification_and_can_be_given(out_dir):
 
 
 def test_encoder_only_checkpoint_needs_a_lit_tower(out_dir):
+    from vpbench.models.zoo import resolve_checkpoint
+
     with pytest.raises(VpbenchError, match="text_tower=lit"):
         _run("charades-sta-zeroshot", out_dir, model="tiny")
-    with pytest.raises(VpbenchError, match="shuffle_train_labels"):
-        _run("charades-sta-zeroshot", out_dir, options=(("shuffle_train_labels", "true"),))
+    with pytest.raises(VpbenchError, match="was not trained here"):  # a checkpoint file has no control twin
+        _run("charades-sta-zeroshot", out_dir, model=str(resolve_checkpoint("tiny-lvt")),
+             options=(("shuffle_train_labels", "true"),))
+
+
+def test_shuffle_control_runs_the_models_control_twin(out_dir):
+    """tiny-lvt was trained here, so its control is the same recipe with captions permuted against
+    clips: the run swaps in that model, says so, and scores at chance (24 videos: R@1 4.2)."""
+    real, _ = _run("msrvtt-retrieval", out_dir)
+    control, _ = _run("msrvtt-retrieval", out_dir, options=(("shuffle_train_labels", "true"),))
+    assert control["model"]["name"] == "tiny-lvt-shuffled-captions"
+    assert control["adapter"]["variant"] == "lvt-released-shuffled-captions"
+    assert control["fingerprint"]["shuffled_train_labels"] is True
+    assert real["fingerprint"]["shuffled_train_labels"] is False
+    assert real["fingerprint"]["model_recipe"] == "tiny-lvt/v1"
+    assert any("CONTROL RUN" in note for note in control["notes"])
+    assert control["fingerprint_sha256"] != real["fingerprint_sha256"]
+    chance_mean_rank = (control["counts"]["videos"] + 1) / 2
+    assert control["scores"]["t2v_MnR"] > 0.6 * chance_mean_rank, control["scores"]
+    assert real["scores"]["t2v_MnR"] < 0.5 * chance_mean_rank, real["scores"]
+
+
+def test_zeroshot_classification_beats_chance_and_needs_aligned_class_embeddings(out_dir, monkeypatch):
+    """Tiny K400: 12 colour-shape classes, chance 8.3 %. With each class name given another class's
+    text embedding (rolled by half the classes: another colour), the score falls to chance."""
+    from vpbench.families import zeroshot_classification
+
+    aligned, _ = _run("k400-zeroshot", out_dir)
+    chance = 100.0 / aligned["counts"]["classes"]
+    assert aligned["scores"]["top1"] > chance + 20, aligned["scores"]
+    original = zeroshot_classification.class_text_embeddings
+    monkeypatch.setattr(zeroshot_classification, "class_text_embeddings",
+                        lambda embed, names, templates: np.roll(original(embed, names, templates), len(names) // 2, 0))
+    task = load_registry().task("k400-zeroshot").for_tiny()
+    shifted = run_task(task, _context("k400-zeroshot", out_dir / "misaligned"))
+    assert shifted.scores["top1"] <= chance + 5, shifted.scores
+
+
+def test_multiple_choice_beats_chance_and_needs_aligned_candidates(out_dir, monkeypatch):
+    """Charades-STA tiny: with every item's candidates rotated by one against its answer index, the
+    accuracy falls to (or below) chance."""
+    import dataclasses
+
+    from vpbench.families import multiple_choice
+
+    aligned, _ = _run("charades-sta-zeroshot", out_dir)
+    chance = aligned["counts"].get("chance_mc_accuracy", 100.0 / 5)
+    assert aligned["scores"]["mc_accuracy"] > chance + 20, aligned["scores"]
+    original = multiple_choice.embed_eval_videos
+
+    def rotated(*args, **kwargs):
+        videos = original(*args, **kwargs)
+        samples = [dataclasses.replace(s, candidates=s.candidates[1:] + s.candidates[:1]) for s in videos.samples]
+        return dataclasses.replace(videos, samples=samples)
+
+    monkeypatch.setattr(multiple_choice, "embed_eval_videos", rotated)
+    task = load_registry().task("charades-sta-zeroshot").for_tiny()
+    shifted = run_task(task, _context("charades-sta-zeroshot", out_dir / "misaligned"))
+    assert shifted.scores["mc_accuracy"] <= chance + 5, shifted.scores
 
 
 def test_missing_tokenizer_names_the_file(out_dir, monkeypatch):
@@ -194,10 +261,16 @@ def test_prompt_file_is_used_and_recorded(out_dir, tmp_path):
     assert result["adapter"]["prompts"]["source"]["sha256"] == hashlib.sha256(prompts.read_bytes()).hexdigest()
     assert result["fingerprint"]["prompts"]["templates"] == result["adapter"]["prompts"]["templates"]
     assert result["counts"]["prompts_per_class"] == 2
+    assert [deviation["id"] for deviation in result["protocol"]["deviations"]] == ["prompts-file"]
     default, _ = _run("k400-zeroshot", out_dir)
-    assert default["adapter"]["prompts"] == {"templates": ["a video of {}."], "source": {
-        "kind": "task", "file": None, "sha256": None}}
+    templates = default["adapter"]["prompts"]["templates"]
+    assert len(templates) == 28 and templates[0] == "a photo of {}." and "a example of a person {}." in templates
+    assert default["adapter"]["prompts"]["source"] == {"kind": "task", "file": None, "sha256": None}
+    assert default["protocol"]["deviations"] == [] and default["counts"]["prompts_per_class"] == 28
     assert default["fingerprint_sha256"] != result["fingerprint_sha256"]
+    demo = load_registry().task("k400-zeroshot").with_variant("demo-prompt")
+    assert demo.adapter["prompts"] == ["a video of {}."]
+    assert [d["id"] for d in demo.protocol_record()["deviations"]] == ["demo-prompt"]
 
     bad = tmp_path / "bad.txt"
     bad.write_text("a video of {}.\na video of.\n")
@@ -223,7 +296,8 @@ def test_class_subset_and_multilabel_are_recorded(out_dir):
 def test_multiple_choice_scores_each_items_own_candidates(out_dir):
     result, _ = _run("nextqa-atp-hard-zeroshot", out_dir)
     assert result["adapter"]["candidate_template"] == "{question} {answer}"
-    assert result["counts"]["candidates_per_question"] == 5
+    assert result["counts"]["candidates_per_question"] == {"5": result["counts"]["evaluated"]}
+    assert result["counts"]["chance_mc_accuracy"] == pytest.approx(20.0)
     by_type = result["extra"]["metric"]["by_question_type"]
     assert sum(v["num_items"] for v in by_type.values()) == result["counts"]["evaluated"]
     rows = Path(result["extra"]["predictions"]["scores"]).read_text().splitlines()
@@ -248,16 +322,135 @@ def test_candidate_template_and_type_accuracy_rules():
                                                  "TN": {"mc_accuracy": 0.0, "num_items": 1}}
 
 
-def test_prompt_ensemble_is_the_renormalised_mean():
+def test_prompt_ensemble_averages_normalised_embeddings_of_distinct_classes():
+    """Hand-computed: each template embedding is normalised first (so the long one does not
+    dominate), the mean is renormalised, and each class keeps its own embedding."""
     from vpbench.families.zeroshot_classification import class_text_embeddings, softmax
 
-    table = {"a {}": [1.0, 0.0], "b {}": [0.0, 1.0]}
-
-    def embed(texts):
-        return np.array([table[t.replace("cat", "{}").replace("dog", "{}")] for t in texts])
-
-    out = class_text_embeddings(embed, ["cat", "dog"], ["a {}", "b {}"])
-    np.testing.assert_allclose(out, np.full((2, 2), 1 / np.sqrt(2)))
+    table = {"a cat": [3.0, 0.0, 0.0], "b cat": [0.0, 1.0, 0.0], "a dog": [0.0, 0.0, 0.5], "b dog": [0.0, 2.0, 0.0]}
+    out = class_text_embeddings(lambda texts: np.array([table[t] for t in texts]), ["cat", "dog"], ["a {}", "b {}"])
+    s = 1 / np.sqrt(2)
+    np.testing.assert_allclose(out, [[s, s, 0.0], [0.0, s, s]], atol=1e-6)
     probabilities = softmax(np.array([[1.0, 0.0, -1.0]]) / 0.01)
     assert probabilities.sum() == pytest.approx(1.0) and probabilities[0, 0] > 0.99
     assert json.dumps(out.tolist())  # plain floats, serialisable into results
+
+
+def test_prompt_ensemble_on_the_tiny_text_tower():
+    """The tiny suite's classes through the default CLIP ensemble: the family's class embeddings are
+    the renormalised mean of normalised per-template embeddings, and the classes differ."""
+    import torch
+
+    import vpbench
+    from vpbench.families.zeroshot_classification import class_text_embeddings
+    from vpbench.models.zoo import load_tokenizer
+
+    model, tokenizer = vpbench.load_model("tiny-lvt"), load_tokenizer("tiny-lvt")
+    templates = load_registry().task("k400-zeroshot").adapter["prompts"]  # the CLIP Kinetics-700 ensemble
+    classes = ["red circle", "red square", "blue circle", "green triangle"]
+
+    def raw(texts):  # unnormalised: the ensemble must normalise each template embedding itself
+        return model.encode_text(*tokenizer(texts), normalize=False).numpy()
+
+    ensemble = class_text_embeddings(raw, classes, templates)
+    for row, name in zip(ensemble, classes):
+        each = torch.nn.functional.normalize(torch.from_numpy(raw([t.replace("{}", name) for t in templates])), dim=1)
+        expected = torch.nn.functional.normalize(each.mean(0), dim=0).numpy()
+        np.testing.assert_allclose(row, expected, atol=1e-5)
+    similarity = ensemble @ ensemble.T
+    assert similarity[~np.eye(len(classes), dtype=bool)].max() < 0.95, similarity
+
+
+def test_k600_scores_each_class_split_and_reports_mean_and_std(out_dir):
+    """Tiny K600 ships three class splits of 8 of its 12 classes (the real task: ER-ZSAR's three
+    160-class splits of the 220 new classes). Each split is scored on its own classes and videos."""
+    from vpbench.datasets.class_splits import read_class_splits
+
+    result, context = _run("k600-zeroshot", out_dir)
+    splits = read_class_splits(context.user_files["class_splits"]).splits
+    scores = result["scores"]
+    per_split = [scores[f"top1_{split.name}"] for split in splits]
+    assert scores["top1"] == pytest.approx(np.mean(per_split))
+    assert scores["top1_std"] == pytest.approx(np.std(per_split))
+    assert result["benchmarks"]["k600-zs"] == pytest.approx(scores["top1"])
+    assert result["fingerprint"]["class_splits"]["splits"] == {split.name: 8 for split in splits}
+    chance = 100.0 / 8
+    for split in splits:
+        files = result["extra"]["predictions"][split.name]
+        header = Path(files["scores"]).read_text().splitlines()[0].split(",")[1:]
+        assert header == list(split.classes)  # the split's label space, in the split file's order
+        labels = [line.split(",")[1] for line in Path(files["references"]).read_text().splitlines()[1:]]
+        assert len(labels) == result["counts"]["evaluated_by_split"][split.name] > 0
+        assert all(0 <= int(label) < 8 for label in labels)
+        assert scores[f"top1_{split.name}"] > chance + 15, scores
+    variant = load_registry().task("k600-zeroshot").with_variant("all-classes")
+    assert variant.dataset["eval_split"] == "val" and variant.dataset["options"]["class_splits"] is None
+
+
+def test_shipped_k600_splits_are_erzsar_s_three_160_class_splits_of_new_classes():
+    from vpbench.datasets.class_splits import read_class_splits, shipped_path
+
+    splits = read_class_splits(shipped_path("kinetics600_zeroshot_splits"))
+    assert [(s.name, len(s.classes)) for s in splits.splits] == [("split1", 160), ("split2", 160), ("split3", 160)]
+    union = set().union(*(s.classes for s in splits.splits))
+    assert len(union) == 217  # of the 220 new classes, 3 fall in no test split (only in ER-ZSAR's val splits)
+    assert {"acting in play", "zumba"} & union and "abseiling" not in union  # abseiling is a Kinetics-400 class
+
+
+def test_charades_sta_candidates_are_the_querys_own_video_sentences(out_dir):
+    from vpbench.datasets import read_split
+    from vpbench.datasets.charades_sta import parse_queries
+
+    result, context = _run("charades-sta-zeroshot", out_dir)
+    task = load_registry().task("charades-sta-zeroshot").for_tiny()
+    split = read_split(task, context.data_root, "test", context.user_files)
+    queries, _ = parse_queries(split.annotation_files[0])
+    sentences_of = {}
+    for video, _, _, sentence, _ in queries:
+        sentences_of.setdefault(video, []).append(sentence)
+    assert {len(s.candidates) for s in split.samples} == {2, 3, 4, 5}  # the video with one sentence is left out
+    for sample in split.samples:
+        assert set(sample.candidates) == set(sentences_of[sample.video_id])
+        assert sample.candidates[sample.answer_index] == sample.captions[0]
+    assert result["counts"]["evaluated"] == len(queries) - 1
+    assert any("left out" in note for note in result["notes"])
+    chance = np.mean([1 / len(s.candidates) for s in split.samples]) * 100
+    assert result["counts"]["chance_mc_accuracy"] == pytest.approx(chance)
+    rows = Path(result["extra"]["predictions"]["scores"]).read_text().splitlines()
+    assert rows[0] == "id,c0,c1,c2,c3,c4"
+    short = next(row for row in rows[1:] if row.split(",")[0] in
+                 {s.sample_id for s in split.samples if len(s.candidates) == 2})
+    assert short.split(",")[3:] == ["-2", "-2", "-2"]  # absent candidates can neither win nor tie
+
+
+def test_vatex_default_gallery_is_the_hgr_test_list(out_dir, tmp_path):
+    from vpbench.datasets import read_split
+    from vpbench.errors import AnnotationError
+
+    result, context = _run("vatex-retrieval", out_dir)
+    assert result["counts"]["videos"] == len(context.user_files["test_ids"].read_text().split())
+    task = load_registry().task("vatex-retrieval").for_tiny()
+    with pytest.raises(AnnotationError, match="--variant val-3000"):
+        read_split(task, context.data_root, "val", {})
+    variant = load_registry().task("vatex-retrieval").with_variant("val-3000").for_tiny()
+    whole = read_split(variant, context.data_root, "val", {})
+    assert len(whole.samples) == 2 * result["counts"]["videos"] and any("whole" in n for n in whole.notes)
+
+
+def test_multilabel_zeroshot_ranks_raw_similarities(out_dir):
+    result, _ = _run("charades-zeroshot", out_dir)
+    rows = [line.split(",")[1:] for line in Path(result["extra"]["predictions"]["scores"]).read_text().splitlines()[1:]]
+    values = np.array(rows, dtype=float)
+    assert np.all(np.abs(values) <= 1.0) and not np.allclose(values.sum(axis=1), 1.0)  # cosines, not a softmax
+    assert "raw cosine" in result["adapter"]["scores"] and "softmax_temperature" not in result["fingerprint"]
+
+
+def test_candidate_scores_pad_items_with_fewer_candidates():
+    from vpbench.families.multiple_choice import ABSENT_SCORE, candidate_scores
+
+    videos = np.array([[1.0, 0.0], [0.0, 1.0]])
+    texts = np.array([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [-1.0, 0.0]])  # item 0: 2, item 1: 3
+    scores = candidate_scores(videos, texts, [2, 3])
+    np.testing.assert_allclose(scores, [[0.6, 1.0, ABSENT_SCORE], [1.0, 0.6, 0.0]])
+    with pytest.raises(VpbenchError, match="5 candidates"):
+        candidate_scores(videos, texts[:4], [2, 3])

@@ -8,8 +8,9 @@ videos ``<youtube id>.<ext>`` and the sample's clip span is ``[start, end]``.
 
 Retrieval is evaluated on the 1,500-video test list of HGR (Chen et al. 2020), which is not part
 of the release: the user file ``test_ids`` (one videoID per line) selects it from the validation
-set. Without it the whole validation set is used, and the split's notes say so: the evaluated set
-is never changed silently.
+set, and ``dataset.options.gallery: hgr_test`` (the retrieval task's default) requires it. The
+variant ``gallery: validation`` evaluates the whole validation set instead (a ``test_ids`` file
+given anyway is not used, and the notes say so).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def read(task: TaskConfig, data_dir: Path, split: str, user_files: dict) -> Data
             clip_span_s=(float(start), float(end)) if full_videos else None,
             captions=tuple(text(c, where, f"enCap[{i}]") for i, c in enumerate(captions))))
     files, notes = [path], []
-    if "test_ids" in task.dataset.get("user_files", {}) and split == task.dataset["eval_split"]:
-        samples = _select_test_ids(task, user_files, samples, files, notes)
+    gallery = task.dataset.get("options", {}).get("gallery")
+    if gallery is not None and split == task.dataset["eval_split"]:
+        samples = _select_gallery(task, str(gallery), user_files, samples, files, notes)
     kept = {s.sample_id for s in samples}
     return DatasetSplit(task=task.name, split=split, samples=samples, annotation_files=files, notes=notes,
                         missing=[m for m in finder.missing if m.sample_id in kept])
@@ -57,13 +59,27 @@ def split_video_id(video_id: str, where: str) -> tuple[str, int, int]:
     return parts[0], int(parts[1]), int(parts[2])
 
 
-def _select_test_ids(task: TaskConfig, user_files: dict, samples: list[Sample], files: list[Path],
-                     notes: list[str]) -> list[Sample]:
+GALLERIES = ("hgr_test", "validation")
+
+
+def _select_gallery(task: TaskConfig, gallery: str, user_files: dict, samples: list[Sample], files: list[Path],
+                    notes: list[str]) -> list[Sample]:
+    """The retrieval gallery: the HGR test list (user file ``test_ids``) or the whole validation set."""
+    if gallery not in GALLERIES:
+        raise AnnotationError(f"{task.source}: dataset.options.gallery is {gallery!r}; expected one of "
+                              f"{list(GALLERIES)}")
     ids_path = user_file(task, user_files, "test_ids")
-    if ids_path is None:
-        notes.append(f"no 'test_ids' user file: the whole {task.dataset['eval_split']} set ({len(samples)} videos) "
-                     "is evaluated, not the 1,500-video HGR test list")
+    if gallery == "validation":
+        notes.append(f"gallery: the whole {task.dataset['eval_split']} set ({len(samples)} videos), not the "
+                     "1,500-video HGR test list" + (f" (the given test_ids file {ids_path.name} is not used)"
+                                                    if ids_path is not None else ""))
         return samples
+    if ids_path is None:
+        raise AnnotationError(
+            f"{task.name}: the VATEX retrieval test list of HGR (Chen et al. 2020, 1,500 videoIDs of the validation "
+            "set) is needed: pass it with --user-file test_ids=PATH (one videoID per line; HGR distributes it as "
+            "public_split/tst_names.npy in its data release, github.com/cshizhe/hgr_v2t), or run --variant val-3000 "
+            "to evaluate the whole validation set")
     by_id = {s.sample_id: s for s in samples}
     selected: dict[str, Sample] = {}
     for line, content in read_lines(ids_path, what="the HGR test list (one videoID per line)"):

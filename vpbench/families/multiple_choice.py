@@ -7,43 +7,45 @@ highest cosine similarity is the answer. Scores go to a score file (one column p
 scored with the multiple-choice accuracy of the task's metric; NExT-QA results also carry the
 accuracy per question type in ``extra``.
 
-Every item must have the same number of candidates (both benchmarks have 5): the score file has
-one column per candidate position. This module must never train on, or select anything with,
-the evaluation split.
+Items may have different numbers of candidates (NExT-QA has 5; a Charades-STA query has as many
+as its video has sentences): the score file has one column per candidate position up to the
+largest count, and an item's unused columns hold :data:`ABSENT_SCORE`, below any cosine, so they
+can neither win nor tie. The result states the candidate counts and the chance level (mean of
+1/K). This module must never train on, or select anything with, the evaluation split.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything, write_csv
-from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
+from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_context, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
 DEFAULT_TEMPLATE = "{answer}"
+ABSENT_SCORE = -2.0
+"""Score of a candidate position an item does not have (cosine similarities lie in [-1, 1])."""
 
 
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
     seed_everything(context.seed)
+    context = zeroshot_context(task, context)
     log = RunLog(task, context)
     template = candidate_template(task)
     videos = embed_eval_videos(task, context, log,
                                usable=lambda s: bool(s.candidates) and s.answer_index is not None,
                                unusable_reason="no_candidates")
-    counts = {len(s.candidates) for s in videos.samples}
-    if len(counts) != 1:
-        raise VpbenchError(f"{task.name}: items have {sorted(counts)} candidates; multiple choice here needs the "
-                           f"same number for every item")
+    counts = [len(s.candidates) for s in videos.samples]
     texts = [candidate_text(template, s.question, c) for s in videos.samples for c in s.candidates]
     with log.stage("embed_texts"):
-        text_embeddings = videos.towers.text(texts).reshape(len(videos.samples), counts.pop(), -1)
+        text_embeddings = videos.towers.text(texts)
     with log.stage("predict"):
-        scores = np.einsum("nd,nkd->nk", videos.embeddings, text_embeddings)
+        scores = candidate_scores(videos.embeddings, text_embeddings, counts)
     predictions, references = _write_files(task, context, videos.samples, scores)
 
     results, details = score_metrics(task, predictions, references, log, family="multiple choice",
@@ -54,13 +56,31 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
 
     adapter = {**videos.towers.record, "candidate_template": template,
                "rule": "the candidate with the highest cosine similarity to the video is the answer"}
-    log.counts.update({"questions": len(videos.samples), "candidates_per_question": scores.shape[1],
+    per_count = Counter(counts)
+    log.counts.update({"questions": len(videos.samples),
+                       "candidates_per_question": {str(k): per_count[k] for k in sorted(per_count)},
+                       "chance_mc_accuracy": 100.0 * float(np.mean([1.0 / k for k in counts])),
                        "texts_at_max_length": texts_at_max_length(videos.towers.text.tokenizer, texts),
                        "text_embeddings": dict(videos.towers.text.stats)})
     log.fingerprint.update(zeroshot_fingerprint(task, videos.towers))
     log.fingerprint["candidate_template"] = template
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(results, adapter=adapter, model=model_info(videos.model, context), metric=details)
+
+
+def candidate_scores(video_embeddings: np.ndarray, text_embeddings: np.ndarray, counts: list[int]) -> np.ndarray:
+    """[N, max K] cosine of item i's video with each of its ``counts[i]`` candidate texts (given in
+    item order, flattened); positions past an item's count hold :data:`ABSENT_SCORE`."""
+    if sum(counts) != len(text_embeddings) or len(counts) != len(video_embeddings):
+        raise VpbenchError(f"{len(counts)} items with {sum(counts)} candidates, but {len(video_embeddings)} video and "
+                           f"{len(text_embeddings)} text embeddings")
+    if min(counts) < 1:
+        raise VpbenchError("an item has no candidate")
+    scores = np.full((len(counts), max(counts)), ABSENT_SCORE, dtype=np.float64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    position = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - np.asarray(counts), counts)
+    scores[owner, position] = np.einsum("nd,nd->n", video_embeddings[owner], text_embeddings)
+    return scores
 
 
 def candidate_template(task: TaskConfig) -> str:
@@ -91,7 +111,8 @@ def accuracy_by_type(samples, scores: np.ndarray) -> dict[str, dict[str, float]]
 
 
 def _write_files(task: TaskConfig, context: RunContext, samples, scores: np.ndarray):
-    """Score file (``id,c0..c{K-1}``: cosine per candidate) and reference file (``id,label``)."""
+    """Score file (``id,c0..c{K-1}``: cosine per candidate, ABSENT_SCORE past an item's candidates) and
+    reference file (``id,label``)."""
     header = ["id", *(f"c{k}" for k in range(scores.shape[1]))]
     predictions = write_csv(output_path(task, context, "scores.csv"),
                             [[s.sample_id, *(format(float(v), ".9g") for v in row)]

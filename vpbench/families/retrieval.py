@@ -9,10 +9,11 @@ Conventions, stated in every result's notes:
 
 * every sample is one video (a retrieval candidate) and every one of its captions is a
   text-to-video query. MSR-VTT 1k-A: 1,000 videos with one caption each (default split;
-  ``--option eval_split=test_full`` runs the 2,990-video full test split, 20 captions each).
-  VATEX: all (10) English captions of each validation video, or of the HGR test list when the
-  user gives it. ActivityNet Captions: paragraph-to-video on val_1, each video's sentences
-  joined in order into one paragraph by the reader (``dataset.options.paragraph``); a paragraph
+  the variant ``full-2990``, or ``--option eval_split=test_full``, runs the 2,990-video full test
+  split, 20 captions each). VATEX: all (10) English captions of each video of the HGR 1,500-video
+  test list (a user file; the variant ``val-3000`` takes the whole validation set). ActivityNet
+  Captions: paragraph-to-video on val_1, each video's sentences joined in order into one paragraph
+  by the reader (``dataset.options.paragraph``); a paragraph
   longer than the tokenizer's 64 tokens is truncated (the result counts how many were);
 * video-to-text with several captions per video follows the metric's ``v2t`` option
   (``group_max``: a video's own caption group is scored by its best caption, CLIP4Clip's rule).
@@ -30,15 +31,20 @@ from vpbench.atomic import atomic_write, atomic_write_text
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.families.common import RunLog, model_info, output_path, score_metrics, seed_everything
-from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_fingerprint
+from vpbench.families.towers import embed_eval_videos, texts_at_max_length, zeroshot_context, zeroshot_fingerprint
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
 
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
     seed_everything(context.seed)
+    declared = task.dataset["eval_split"]
     task = _with_eval_split(task, context)
+    context = zeroshot_context(task, context)
     log = RunLog(task, context)
+    if task.dataset["eval_split"] != declared:
+        log.deviation("eval-split", f"evaluated split '{task.dataset['eval_split']}' (--option eval_split) instead "
+                                    f"of the task's '{declared}'")
     videos = embed_eval_videos(task, context, log, usable=lambda s: bool(s.captions),
                                unusable_reason="no_caption")
     texts = [caption for sample in videos.samples for caption in sample.captions]

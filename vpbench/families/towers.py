@@ -5,7 +5,9 @@
 * ``released``: the video-text checkpoint's own towers, as the paper evaluates the LvT model. The
   video side is the model's L2-normalised video embedding (feature layout ``embedding``), the text
   side its text encoder (another encoder with a text tower, e.g. CLIP per frame, brings its own
-  tokenizer).
+  tokenizer). ``--option shuffle_train_labels=true`` (the negative control) applies only to a model
+  vpbench trained itself: :func:`zeroshot_context` then runs its control twin, trained by the same
+  recipe with captions permuted against clips (``tiny-lvt`` -> ``tiny-lvt-shuffled-captions``).
 * ``lit``: a text tower trained here (:mod:`vpbench.adapters.lit`) against the frozen video
   features, for checkpoints without a text tower (VideoPrism-B/L) or as a control on an LvT
   one. It learns from the (video, caption) pairs of a training split: the task's own
@@ -31,7 +33,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 
@@ -90,16 +92,38 @@ class EvalVideos:
     class_names: list[str]
 
 
+def zeroshot_context(task: TaskConfig, context: RunContext) -> RunContext:
+    """The run's context, with the model swapped for its control twin when the control is asked of a
+    released tower that vpbench trained itself (see the module docstring)."""
+    if not shuffle_requested(context) or text_tower_mode(task, context) != "released":
+        return context
+    from vpbench.models.zoo import MODELS
+
+    entry = MODELS.get(str(context.model))
+    if entry is None or entry.control is None:
+        raise VpbenchError(f"{task.name}: --option shuffle_train_labels=true is the control of a text tower trained "
+                           f"here; the released tower of {context.model} was not trained here (add --option "
+                           "text_tower=lit to train a LiT tower, whose captions the control then permutes)")
+    return dataclasses.replace(context, model=entry.control)
+
+
 def embed_eval_videos(task: TaskConfig, context: RunContext, log: RunLog,
-                      usable: Callable[[Sample], bool] = lambda sample: True, unusable_reason: str = "") -> EvalVideos:
+                      usable: Callable[[Sample], bool] = lambda sample: True, unusable_reason: str = "",
+                      class_subset: Collection[str] | None = None) -> EvalVideos:
     """Read the evaluation split, build the towers, extract and embed every usable sample's video.
 
     Samples ``usable`` rejects (no label, no candidates...) are counted as skipped with
-    ``unusable_reason`` before any video is decoded.
+    ``unusable_reason`` before any video is decoded; with ``class_subset``, so are samples none of
+    whose labels it names (``not_in_class_splits``: Kinetics-400 classes in a Kinetics-600 new-class run).
     """
     loaded = read_splits(task, context, log, roles=("eval",))["eval"]
     kept = [s for s in loaded.samples if usable(s)]
     log.skip("eval", unusable_reason, len(loaded.samples) - len(kept))
+    if class_subset is not None:
+        names, subset = loaded.class_names, set(class_subset)
+        inside = [s for s in kept if any(names[i] in subset for i in ((s.label,) if s.label is not None else s.labels))]
+        log.skip("eval", "not_in_class_splits", len(kept) - len(inside))
+        kept = inside
     if not kept:
         raise VpbenchError(f"{task.name}: no usable sample in split '{loaded.name}' ({unusable_reason})")
     model = load_encoder(context, log)
@@ -127,6 +151,8 @@ def zeroshot_fingerprint(task: TaskConfig, towers: Towers) -> dict[str, Any]:
                   "fusion": "mean of L2-normalised view embeddings, renormalised"},
         "features": {**task.features, "layout": towers.video_layout},
         "text_tower": towers.record["text_tower"],
+        **({"model_recipe": towers.record["model_recipe"]} if "model_recipe" in towers.record else {}),
+        "shuffled_train_labels": towers.record["shuffled_captions"],
         "tokenizer_sha256": towers.record["tokenizer"]["sha256"],
         "text_max_length": towers.record["tokenizer"]["max_length"],
         **({"lit": {"data": lit.get("data"), "architecture": lit.get("architecture"),
@@ -200,9 +226,19 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
     }
     cache_root = _cache_root(context)
     if mode == "released":
-        if shuffle_requested(context):
-            raise VpbenchError(f"{task.name}: --option shuffle_train_labels=true is the control of a trained text "
-                               "tower; the released tower was not trained here (add --option text_tower=lit)")
+        from vpbench.models.zoo import MODELS
+
+        entry = MODELS.get(str(context.model))
+        shuffled = any(other.control == str(context.model) for other in MODELS.values())
+        if shuffle_requested(context) and not shuffled:
+            raise VpbenchError(f"{task.name}: --option shuffle_train_labels=true with model {context.model}, which is "
+                               "not a control model (zeroshot_context chooses the control twin of a model trained "
+                               "here)")
+        if shuffled:
+            log.note(f"CONTROL RUN: {context.model} was trained by its model's recipe with captions permuted "
+                     "against clips (--option shuffle_train_labels=true); the score measures chance, not the encoder")
+        if entry is not None and entry.trained_here:
+            record["model_recipe"] = entry.trained_here
         if not card.text:
             raise VpbenchError(
                 f"{task.name}: model {context.model} has no text tower (a {card.backend} video encoder only); "
@@ -214,12 +250,16 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
                                f"model's text tower knows {card.text_vocab_size}: wrong vocabulary file")
         encode = lambda ids, pads: model.encode_text(ids, pads).cpu().numpy()  # noqa: E731
         text = TextEmbedder(TextTower(encode, card.identity, "released"), tokenizer, cache_root)
+        variant = "lvt-released" if card.backend == "videoprism" else f"{card.backend}-released"
         return Towers(text=text, video_layout="embedding", embed_features=_normalise,
-                      record={**record, "variant": "lvt-released" if card.backend == "videoprism"
-                              else f"{card.backend}-released"})
+                      record={**record, "variant": variant + ("-shuffled-captions" if shuffled else ""),
+                              "shuffled_captions": shuffled})
 
     from vpbench.adapters.lit import embed_tokens, embed_video
 
+    if task.adapter.get("text_tower") != "lit":  # chosen by --option, not by the task or its variant
+        log.deviation("lit-text-tower", "text tower trained here on one dataset's training captions "
+                                        "(--option text_tower=lit), not the paper's LiT tower")
     layout = "embedding" if "embedding" in card.outputs else "frame_pooled"
     lit_model, tower_path, lit_record = _lit_tower(task, context, log, model, tokenizer, layout, cache_root)
     device = context.device
@@ -229,7 +269,7 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
                   embed_features=lambda features: embed_video(lit_model, features, device=device),
                   record={**record, "variant": f"lit-{lit_record['data']['task']}"
                           + ("-shuffled-captions" if lit_record["data"].get("shuffled_captions") else ""),
-                          "lit": lit_record})
+                          "shuffled_captions": bool(lit_record["data"].get("shuffled_captions")), "lit": lit_record})
 
 
 def _cache_root(context: RunContext) -> Path:

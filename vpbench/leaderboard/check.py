@@ -9,7 +9,9 @@ fingerprint and checkpoint hash it was measured under. The verdict per entry is:
   different fingerprint or checkpoint); such input is unusable, not a pass. The fingerprint holds
   the protocol variant and deviation ids, so a run of another variant, or one that gained or lost
   a deviation (``--limit``, a fallback for a missing user file), is "protocol changed", and the
-  detail names the variant change and each deviation that appeared or disappeared;
+  detail names the variant change and each deviation that appeared or disappeared. A checkpoint
+  vpbench trains at first use (``zoo.trained_here``) is compared by the recipe its fingerprint
+  names, not by its bytes, which vary with the machine's float kernels;
 - otherwise ``improved`` / ``unchanged`` / ``within tolerance``; an entry only in the current
   results is ``new`` and does not fail the gate.
 
@@ -33,6 +35,7 @@ from vpbench.errors import VpbenchError
 from vpbench.leaderboard.published import PublishedTable, delta
 from vpbench.leaderboard.runs import (ResultFileError, RunProtocol, RunRecord, aggregate_seeds, drop_duplicate_seeds,
                                       fingerprint_differences, parse_protocol)
+from vpbench.models.zoo import trained_here
 
 BASELINE_KIND = "vpbench-baseline"
 BASELINE_SCHEMA_VERSION = 1
@@ -92,7 +95,7 @@ def entries_from_records(records: Iterable[RunRecord], published: PublishedTable
             benchmark=bench_id, task=members[0].task, metric=row.metric if row else None, model=model,
             adapter=adapter, value=result.value, seeds=result.seeds, tiny=all(r.tiny for r in members),
             fingerprint_sha256=result.fingerprint_sha256, fingerprint=result.fingerprint,
-            checkpoint_sha256=result.checkpoint_sha256, protocol=result.protocol))
+            checkpoint_sha256=None if trained_here(model) else result.checkpoint_sha256, protocol=result.protocol))
     return entries
 
 

@@ -328,6 +328,23 @@ def to_state_dict(arrays: Mapping[str, np.ndarray], config: VideoPrismConfig) ->
     }
 
 
+def from_state_dict(state: Mapping[str, "torch.Tensor"], config: VideoPrismConfig) -> dict[str, np.ndarray]:
+    """Official-layout float32 arrays (keys with ``params/``) of a torch state dict: the inverse of
+    :func:`to_state_dict`, so a model trained here is written in the released format."""
+    arrays = {}
+    for leaf in npz_layout(config):
+        per_layer = leaf.shape[1:] if leaf.stacked else leaf.shape
+        layers = []
+        for layer in range(leaf.num_layers):
+            tensor = state[leaf.target.format(i=layer)].detach().cpu().float().numpy()
+            tensor = np.split(tensor, leaf.parts, axis=0)[leaf.part] if leaf.parts > 1 else tensor
+            if leaf.convert in ("dense", "heads_in"):
+                tensor = tensor.T
+            layers.append(np.ascontiguousarray(tensor).reshape(per_layer))
+        arrays[f"{_PREFIX}{leaf.key}"] = (np.stack(layers) if leaf.stacked else layers[0]).astype(np.float32)
+    return arrays
+
+
 def load_npz_model(path: str | Path, *, atten_logit_cap: float = 50.0):
     """Build and fill the model an official ``.npz`` describes; sets ``checkpoint_sha256``."""
     import torch
@@ -377,12 +394,17 @@ def random_arrays(config: VideoPrismConfig, seed: int = 0) -> dict[str, np.ndarr
     return {f"{_PREFIX}{leaf.key}": _draw(leaf, rng).astype(np.float32) for leaf in npz_layout(config)}
 
 
-def write_random_checkpoint(path: str | Path, config: VideoPrismConfig, seed: int = 0) -> Path:
-    """Write a random-weight checkpoint in the official ``.npz`` format (atomically, reproducibly)."""
+def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Write official-layout arrays as an ``.npz`` (atomically; equal arrays give equal bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, _npz_bytes(random_arrays(config, seed)))
+    atomic_write_bytes(path, _npz_bytes(arrays))
     return path
+
+
+def write_random_checkpoint(path: str | Path, config: VideoPrismConfig, seed: int = 0) -> Path:
+    """Write a random-weight checkpoint in the official ``.npz`` format (atomically, reproducibly)."""
+    return write_checkpoint(path, random_arrays(config, seed))
 
 
 # --------------------------------------------------------------------------------------------

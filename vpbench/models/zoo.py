@@ -4,9 +4,10 @@ loader reads a given checkpoint.
 A name maps to a config, the official checkpoint file and its Hugging Face repository (the
 ids and filenames of ``videoprism/models.py`` in google-deepmind/videoprism), the commit of the
 transformers-format copy of the same weights (kept in an unmerged hub pull request of that
-repository) and the text vocabulary. ``tiny`` and ``tiny-lvt`` are random-weight models for
-tests and the tiny suite; their checkpoints are written in the official format on first use and
-read back through the same loader.
+repository) and the text vocabulary. ``tiny`` is a random-weight encoder for tests and the tiny
+suite; ``tiny-lvt`` is a video-text model trained here on procedural clips
+(:mod:`vpbench.tiny.lvt`), and ``tiny-lvt-shuffled-captions`` its negative control. Their
+checkpoints are written in the official format on first use and read back through the same loader.
 
 Checkpoints ``load_model`` reads: a known name, an official ``.npz`` (``checkpoint``), a
 transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (``transformers_format`` for VideoPrism's
@@ -55,6 +56,9 @@ _TINY = VideoPrismConfig(
     patch_size=8, pos_emb_shape=(8, 4, 4), model_dim=64, num_spatial_layers=2, num_temporal_layers=2,
     num_heads=2, mlp_dim=128,
 )
+_TINY_LVT = _TINY.replace(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=2, vocabulary_size=1000)
+TINY_LVT_RECIPE = 1
+"""The version of ``vpbench.tiny.lvt``'s recipe these entries name (that module refuses any other)."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,15 @@ class ModelEntry:
     name: str
     config: VideoPrismConfig
     filename: str  # checkpoint file name (in the hub repo, or in the checkpoint directory)
-    hub_repo: str | None = None  # None: a random-weight model written locally
+    hub_repo: str | None = None  # None: a model written locally (random weights, or trained here)
     spm_path: str | None = None  # text vocabulary: a Tokenizer source (a path, or a named vocabulary like c4_en)
     description: str = ""
     transformers_revision: str | None = None  # commit of the transformers-format copy in hub_repo
+    trained_here: str | None = None
+    """For a model vpbench trains at first use: its recipe id (``vpbench.tiny.lvt``), which also names
+    it in the regression gate, since its bits depend on the machine's float kernels."""
+    control: str | None = None
+    """The entry trained by the same recipe with captions permuted against clips (the negative control)."""
 
     @property
     def transformers_spec(self) -> str | None:
@@ -92,10 +101,15 @@ MODELS: dict[str, ModelEntry] = {
                    transformers_revision=_TRANSFORMERS_REVISIONS["videoprism-lvt-l"]),
         ModelEntry("tiny", _TINY, "vpbench_tiny_seed0.npz",
                    description="random-weight encoder for tests: 8x32x32 clips"),
-        ModelEntry("tiny-lvt", _TINY.replace(model_type="lvt", num_auxiliary_layers=2, num_unimodal_layers=2,
-                                              vocabulary_size=1000),
-                   "vpbench_tiny_lvt_seed0.npz", spm_path=str(TINY_SPM_PATH),
-                   description="random-weight video-text model for tests (vocabulary: the official test SPM)"),
+        ModelEntry("tiny-lvt", _TINY_LVT, f"vpbench_tiny_lvt_trained_v{TINY_LVT_RECIPE}.npz",
+                   spm_path=str(TINY_SPM_PATH),
+                   trained_here=f"tiny-lvt/v{TINY_LVT_RECIPE}", control="tiny-lvt-shuffled-captions",
+                   description="video-text model for tests, trained here on procedural clips' captions "
+                               "(vocabulary: the official test SPM)"),
+        ModelEntry("tiny-lvt-shuffled-captions", _TINY_LVT,
+                   f"vpbench_tiny_lvt_shuffled_captions_v{TINY_LVT_RECIPE}.npz", spm_path=str(TINY_SPM_PATH),
+                   trained_here=f"tiny-lvt-shuffled-captions/v{TINY_LVT_RECIPE}",
+                   description="control of tiny-lvt: the same recipe with captions permuted against clips"),
     )
 }
 
@@ -106,6 +120,16 @@ def get_entry(name: str) -> ModelEntry:
         if name in (entry.name, entry.hub_repo):
             return entry
     raise CheckpointError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
+
+
+def trained_here(name: str) -> str | None:
+    """The recipe id of a model vpbench trains at first use (None for any other name or a path).
+
+    Such a checkpoint is identified by its recipe, which results carry in their fingerprint, not by
+    its bytes: the same recipe on another machine's float kernels writes slightly different bits.
+    """
+    entry = MODELS.get(name)
+    return entry.trained_here if entry else None
 
 
 def get_config(name: str) -> VideoPrismConfig:
@@ -128,6 +152,10 @@ def resolve_checkpoint(name: str, *, local_only: bool | None = None) -> Path:
     local = checkpoint_dir() / entry.filename
     if local.is_file():
         return local
+    if entry.trained_here is not None:
+        from vpbench.tiny.lvt import write_tiny_lvt
+
+        return write_tiny_lvt(local, entry.config, recipe=entry.trained_here)
     if entry.hub_repo is None:
         from vpbench.models.checkpoint import write_random_checkpoint
 

@@ -124,18 +124,19 @@ def random_clips(rng: np.random.Generator, count: int, *, prefix: str = "clip", 
     return clips
 
 
-def render(clip: TinyClip) -> np.ndarray:
-    """The clip's frames, uint8 [T, H, W, 3]."""
+def render(clip: TinyClip, frame_indices: Sequence[int] | None = None) -> np.ndarray:
+    """The clip's frames (all, or those at ``frame_indices``), uint8 [T, H, W, 3]."""
     size = clip.size
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    frames = np.empty((clip.num_frames, size, size, 3), dtype=np.uint8)
-    for t in range(clip.num_frames):
+    times = range(clip.num_frames) if frame_indices is None else [int(t) for t in frame_indices]
+    frames = np.empty((len(times), size, size, 3), dtype=np.uint8)
+    for index, t in enumerate(times):
         frame = np.empty((size, size, 3), dtype=np.uint8)
         frame[:] = clip.background
         for obj in clip.objects:
             cx, cy = obj.centre_at(t, size)
             frame[_mask(obj.shape, xs - cx, ys - cy, obj.radius_px)] = COLOURS[obj.colour]
-        frames[t] = frame
+        frames[index] = frame
     return frames
 
 

@@ -28,6 +28,11 @@ _TEMPLATES = (
 )
 
 
+def towards(direction: str) -> str:
+    """The adverbial form of a direction ("to the left", "upwards")."""
+    return _TOWARDS[direction]
+
+
 def paraphrases(track: ShapeTrack, count: int = 5) -> list[str]:
     """``count`` (at most 10) distinct descriptions of the object; the first is ``track.describe()``."""
     if not 1 <= count <= len(_TEMPLATES):
