@@ -143,6 +143,6 @@ def test_doctor_json_lists_the_assets_of_every_task_with_their_sources(capsys, m
     atp = next(a for a in reports["nextqa-atp-hard-zeroshot"]["assets"] if a["key"] == "atp_hard_ids")
     assert atp["sources"][0].startswith("from the authors of ATP") and atp["without"] == "refuse"
     lm = next(a for a in reports["msrvtt-captioning"]["assets"] if a["kind"] == "lm")
-    assert lm["key"] == "gpt2" and lm["sources"] == ["hf://gpt2 (Hugging Face hub)"]
+    assert lm["key"] == "Qwen/Qwen2.5-1.5B" and lm["sources"] == ["hf://Qwen/Qwen2.5-1.5B (Hugging Face hub)"]
     assert any("user_file 'atp_hard_ids' is missing" in p["message"] and p["severity"] == "error"
                for p in reports["nextqa-atp-hard-zeroshot"]["problems"])

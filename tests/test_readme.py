@@ -69,4 +69,4 @@ def test_protocol_text_has_every_group_its_tasks_user_files_and_variants(tmp_pat
     assert "- `class_list` (`ssv2-temporal-zeroshot`): required: the SSv2-Temporal class subset" in zero_shot
     science = next(s for s in sections if s.startswith("CV for science"))
     assert "- **frames** (`chimpact`): 64 consecutive frames" in science  # a restated shared choice is listed for its task
-    assert "**frames**: 16 frames per clip" in text.split("\n### ")[0]  # the shared choices, once, first
+    assert "**resolution**: 288x288 pixels per frame" in text.split("\n### ")[0]  # the shared choices, once, first
