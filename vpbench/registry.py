@@ -294,6 +294,16 @@ class Benchmark:
 
 
 @dataclass(frozen=True)
+class PreviousBest:
+    """Whether a previous-best model of ``benchmarks.yaml`` can be re-run (``previous_best_models``)."""
+
+    name: str
+    checkpoint: str | None  # its own weights as a `vpbench run --model` spec; None: none public in such a format
+    released: str  # where its weights are, or that they are not
+    comparable: tuple[str, ...]  # public checkpoints that re-run a comparable (not the same) row
+
+
+@dataclass(frozen=True)
 class Registry:
     tasks: dict[str, TaskConfig]
     benchmarks: dict[str, Benchmark]
@@ -600,3 +610,35 @@ def _read_yaml(path: Path) -> Any:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise RegistryError(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
 
+
+def load_previous_best(path: Path | None = None) -> dict[str, PreviousBest]:
+    """``previous_best_models`` of ``benchmarks.yaml``: one entry per ``prev_best_model`` the rows name,
+    every checkpoint spec a hub location ``vpbench run --model`` takes."""
+    from vpbench.models import hub
+
+    path = path or benchmarks_file()
+    data = _read_yaml(path)
+    entries = data.get("previous_best_models") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise RegistryError(f"{path}: expected a 'previous_best_models' mapping (model name -> checkpoint, released, "
+                            "comparable)")
+    out: dict[str, PreviousBest] = {}
+    for name, entry in entries.items():
+        where = f"{path}: previous_best_models.{name}"
+        if not isinstance(entry, dict) or set(entry) != {"checkpoint", "released", "comparable"}:
+            raise RegistryError(f"{where}: expected exactly the keys checkpoint, released, comparable")
+        specs = ([entry["checkpoint"]] if entry["checkpoint"] is not None else []) + list(entry["comparable"] or [])
+        for spec in specs:
+            try:
+                hub.parse(str(spec), file=False)
+            except ValueError as exc:
+                raise RegistryError(f"{where}: {exc}") from None
+        if not isinstance(entry["released"], str) or not entry["released"].strip():
+            raise RegistryError(f"{where}: 'released' must say where the weights are, or that they are not")
+        out[str(name)] = PreviousBest(str(name), entry["checkpoint"], entry["released"].strip(),
+                                      tuple(entry["comparable"] or ()))
+    named = {bench.published["prev_best_model"] for bench in load_benchmarks(path)[0].values()}
+    missing = sorted(named - set(out))
+    if missing:
+        raise RegistryError(f"{path}: previous_best_models has no entry for {missing} (named by prev_best_model)")
+    return out

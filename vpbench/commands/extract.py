@@ -93,7 +93,7 @@ def _extract(args: argparse.Namespace, items, names: dict[str, str], device: str
     )
     layout = args.layout
     if layout == "auto":
-        layout = "embedding" if callable(getattr(model, "encode_text", None)) else "tokens"
+        layout = "embedding" if "embedding" in model.card.outputs else "tokens"
     result = extract_features(
         model, items, spec, layout, FeatureCache(args.cache_dir),
         batch_size=args.batch_size, workers=args.workers, strict=args.strict, progress=not args.no_progress,

@@ -15,13 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def rows() -> list[dict]:
+    """Per task: its benchmarks, their published numbers, and how a previous-best row can be re-run."""
+    from dataclasses import asdict
+
+    from vpbench.registry import load_previous_best
+
     registry = load_registry()
+    previous = load_previous_best()
     out = []
     for task in registry.tasks.values():
         benches = [registry.benchmarks[b] for b in task.benchmarks]
         out.append({
             "task": task.name, "family": task.family, "dataset": task.dataset["name"],
-            "benchmarks": [{"id": b.id, "metric": b.metric, **b.published} for b in benches],
+            "benchmarks": [{"id": b.id, "metric": b.metric, **b.published,
+                            "prev_best_rerun": asdict(previous[b.published["prev_best_model"]])} for b in benches],
         })
     return out
 

@@ -250,23 +250,38 @@ def sampling_spec(task: TaskConfig, *, views: bool = True, resize: str = "short_
 
 
 def load_encoder(context: RunContext, log: RunLog):
-    """The frozen encoder named by ``context.model`` (a known name or a checkpoint path), in eval mode."""
+    """The frozen encoder ``context.model`` names (a known name, a checkpoint, ``hf:REPO``, a user's
+    encoder), in eval mode. Its card (backend, weights identity, preprocessing) enters the
+    fingerprint, so results of two encoders, or of one encoder preprocessed two ways, never merge."""
     import vpbench
 
     with log.stage("load_model"):
-        return vpbench.load_model(context.model, device=context.device)
+        encoder = vpbench.load_model(context.model, device=context.device)
+    card = encoder.card
+    if card.backend != "videoprism":
+        # VideoPrism's input is the task's own sampling in [0, 1], which the fingerprint already holds
+        # (and its weights are the result's checkpoint_sha256): its fingerprint stays as it always was.
+        log.fingerprint["encoder"] = {"backend": card.backend, "identity": card.identity,
+                                      "preprocessing": card.preprocessing.describe()}
+        log.note(f"encoder {context.model}: {card.backend}, its own preprocessing "
+                 f"({card.preprocessing.source}): frames and sizes replace the task's sampling where it states them")
+        for text in card.details.get("notes", ()):
+            log.note(f"encoder preprocessing: {text}")
+    return encoder
 
 
 def model_info(model: Any, context: RunContext) -> dict[str, Any]:
-    """The ``model`` block of a result: what was asked for and which weights answered."""
-    config = getattr(model, "config", None)
+    """The ``model`` block of a result: what was asked for, which weights answered, and the encoder's card."""
+    card = model.card
     return {
         "name": Path(context.model).stem if Path(context.model).suffix in (".npz", ".safetensors") else context.model,
         "requested": str(context.model),
-        "checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
-        "type": getattr(config, "model_type", type(model).__name__),
-        "embed_dim": getattr(model, "embed_dim", None),
-        "precision": getattr(model, "precision", None),
+        "checkpoint_sha256": card.checkpoint_sha256,
+        "type": card.details.get("model_type", card.backend),
+        "backend": card.backend,
+        "embed_dim": card.embed_dim,
+        "precision": card.precision,
+        "encoder": card.describe(),
     }
 
 

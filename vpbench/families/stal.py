@@ -30,6 +30,7 @@ from vpbench.families import RunContext
 from vpbench.families.common import (RunLog, class_list_sha256, load_encoder, model_info, output_path, prepare_features,
                                      read_splits, sampling_spec, score_metrics, seed_everything, shuffle_requested,
                                      write_csv)
+from vpbench.features.encode import token_grid
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -52,7 +53,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     clip_spec = sampling_spec(task, views=False, resize=RESIZE)
     train_features = prepare_features(log, context, task, model, train, clip_spec, name="train", view=0)
     eval_features = prepare_features(log, context, task, model, evaluation, clip_spec, name="eval", view=0)
-    grid = model.token_grid(clip_spec.frames, clip_spec.resolution)
+    grid = token_grid(model, clip_spec)  # the encoder's own grid: its frames, sizes and tubelets
     load_train = _token_maps(train_features.table, grid)
     load_eval = _token_maps(eval_features.table, grid)
 

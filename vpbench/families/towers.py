@@ -2,9 +2,10 @@
 
 ``adapter.text_tower`` (``--option text_tower=...`` overrides it) chooses where they come from:
 
-* ``released``: the LvT checkpoint's own towers, as the paper evaluates it. The video side is the
-  model's L2-normalised video embedding (feature layout ``embedding``), the text side its text
-  encoder. ``--option shuffle_train_labels=true`` (the negative control) applies only to a model
+* ``released``: the video-text checkpoint's own towers, as the paper evaluates the LvT model. The
+  video side is the model's L2-normalised video embedding (feature layout ``embedding``), the text
+  side its text encoder (another encoder with a text tower, e.g. CLIP per frame, brings its own
+  tokenizer). ``--option shuffle_train_labels=true`` (the negative control) applies only to a model
   vpbench trained itself: :func:`zeroshot_context` then runs its control twin, trained by the same
   recipe with captions permuted against clips (``tiny-lvt`` -> ``tiny-lvt-shuffled-captions``).
 * ``lit``: a text tower trained here (:mod:`vpbench.adapters.lit`) against the frozen video
@@ -207,10 +208,16 @@ def resolve_tokenizer(task: TaskConfig, context: RunContext):
 
 
 def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any) -> Towers:
-    """The towers ``adapter.text_tower`` asks for; a LiT tower is trained (or reused) here."""
+    """The towers ``adapter.text_tower`` asks for; a LiT tower is trained (or reused) here.
+
+    ``released`` needs an encoder with a text tower (``card.text``): VideoPrism LvT with the task's
+    SentencePiece vocabulary, or a transformers video-text model with its own tokenizer.
+    """
     mode = text_tower_mode(task, context)
-    tokenizer = resolve_tokenizer(task, context)
-    is_lvt = getattr(getattr(model, "config", None), "model_type", None) == "lvt"
+    card = model.card
+    own_tokenizer = card.text and mode == "released"
+    tokenizer = (model.text_tokenizer(int(task.adapter.get("text_max_length", TEXT_MAX_LENGTH))) if own_tokenizer
+                 else None) or resolve_tokenizer(task, context)
     record: dict[str, Any] = {
         "type": "lvt", "text_tower": mode,
         "tokenizer": {"file": Path(tokenizer.path).name, "sha256": _sha256(tokenizer.path),
@@ -232,19 +239,20 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
                      "against clips (--option shuffle_train_labels=true); the score measures chance, not the encoder")
         if entry is not None and entry.trained_here:
             record["model_recipe"] = entry.trained_here
-        if not is_lvt:
+        if not card.text:
             raise VpbenchError(
-                f"{task.name}: model {context.model} has no text tower (it is a video encoder only); zero-shot "
-                f"tasks need the LvT video-text model (e.g. --model videoprism-lvt-b), or a LiT text tower trained "
-                f"here against this encoder: --option text_tower=lit (see `vpbench show {task.name}`)")
-        if tokenizer.vocab_size > model.config.vocabulary_size:
+                f"{task.name}: model {context.model} has no text tower (a {card.backend} video encoder only); "
+                f"zero-shot tasks need a video-text model (e.g. --model videoprism-lvt-b, or a CLIP/SigLIP "
+                f"checkpoint), or a LiT text tower trained here against this encoder: --option text_tower=lit "
+                f"(see `vpbench show {task.name}`)")
+        if card.text_vocab_size is not None and tokenizer.vocab_size > card.text_vocab_size:
             raise VpbenchError(f"{task.name}: tokenizer {tokenizer.path} has {tokenizer.vocab_size} pieces but the "
-                               f"model's text tower knows {model.config.vocabulary_size}: wrong vocabulary file")
-        identity = model.checkpoint_sha256 or "unhashed"
+                               f"model's text tower knows {card.text_vocab_size}: wrong vocabulary file")
         encode = lambda ids, pads: model.encode_text(ids, pads).cpu().numpy()  # noqa: E731
-        text = TextEmbedder(TextTower(encode, identity, "released"), tokenizer, cache_root)
+        text = TextEmbedder(TextTower(encode, card.identity, "released"), tokenizer, cache_root)
+        variant = "lvt-released" if card.backend == "videoprism" else f"{card.backend}-released"
         return Towers(text=text, video_layout="embedding", embed_features=_normalise,
-                      record={**record, "variant": "lvt-released" + ("-shuffled-captions" if shuffled else ""),
+                      record={**record, "variant": variant + ("-shuffled-captions" if shuffled else ""),
                               "shuffled_captions": shuffled})
 
     from vpbench.adapters.lit import embed_tokens, embed_video
@@ -252,7 +260,7 @@ def build_towers(task: TaskConfig, context: RunContext, log: RunLog, model: Any)
     if task.adapter.get("text_tower") != "lit":  # chosen by --option, not by the task or its variant
         log.deviation("lit-text-tower", "text tower trained here on one dataset's training captions "
                                         "(--option text_tower=lit), not the paper's LiT tower")
-    layout = "embedding" if is_lvt else "frame_pooled"
+    layout = "embedding" if "embedding" in card.outputs else "frame_pooled"
     lit_model, tower_path, lit_record = _lit_tower(task, context, log, model, tokenizer, layout, cache_root)
     device = context.device
     encode = lambda ids, pads: embed_tokens(lit_model, ids, pads, device=device)  # noqa: E731
@@ -320,7 +328,7 @@ def _lit_tower(task: TaskConfig, context: RunContext, log: RunLog, model: Any, t
             "videos": len(prepared.samples), "pairs": int(sum(len(c) for c in captions)),
             "limited": loaded.limited, "shuffled_captions": shuffled}
     provenance = {
-        "model_checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
+        "model_checkpoint_sha256": model.card.checkpoint_sha256,
         "tokenizer_sha256": _sha256(tokenizer.path), "tokenizer_max_length": tokenizer.max_length,
         "video_layout": layout, "feature_settings": prepared.extraction.settings.get("digest"),
         "sampling": sampling_spec(task, views=False).as_dict(), "data": data,
@@ -348,7 +356,7 @@ def _lit_tower(task: TaskConfig, context: RunContext, log: RunLog, model: Any, t
 
 def _check_compatible(provenance: dict[str, Any], model: Any, tokenizer: Any, layout: str, path: str) -> None:
     """A given tower must match this encoder, tokenizer and feature layout, or its numbers mean nothing."""
-    expected = {"model_checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
+    expected = {"model_checkpoint_sha256": model.card.checkpoint_sha256,
                 "tokenizer_sha256": _sha256(tokenizer.path), "video_layout": layout}
     for key, value in expected.items():
         if provenance.get(key) != value:

@@ -31,7 +31,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.features import distributed
 from vpbench.features.cache import CacheEntryError, FeatureCache, read_metadata
-from vpbench.features.encode import ClipEncoder
+from vpbench.features.encode import ClipEncoder, decode_spec
 from vpbench.features.items import WorkItem, check_unique
 from vpbench.features.keys import FeatureSettings, Identity, item_key, model_fingerprint, video_identity
 from vpbench.features.loader import DecodeDataset, Decoded, make_loader
@@ -134,10 +134,12 @@ def extract_features(
 ) -> ExtractionResult:
     """Features for every item, computing only what the cache does not hold.
 
-    ``batch_size`` counts clips (views) per encoder call; ``workers`` decoding processes run
-    ahead of the encoder. ``model_key`` replaces the hash of the model's weights in the cache
-    key (pass the checkpoint's hash to skip hashing a large model). ``encode_kwargs`` go to
-    ``model.encode_video`` (e.g. a layer choice) and are part of the key. Under
+    ``model`` is a :class:`vpbench.models.encoder.VideoEncoder`; ``spec`` is the task's request,
+    which the encoder's preprocessing adapts (frame count, decode size). ``batch_size`` counts
+    clips (views) per encoder call; ``workers`` decoding processes run ahead of the encoder.
+    ``model_key`` replaces the encoder's identity in the cache key (it must then cover the
+    weights and the pixel normalisation). ``encode_kwargs`` go to the encoder's ``video_tokens`` /
+    ``video_embedding`` (e.g. a layer choice) and are part of the key. Under
     torch.distributed each rank extracts its shard; every rank gets the merged result.
 
     Decoding workers start from a fork server (see :mod:`vpbench.features.loader`), which
@@ -157,6 +159,7 @@ def extract_features(
     if identity not in ("stat", "content"):
         raise VpbenchError(f"identity={identity!r}: expected 'stat' (path, size, mtime) or 'content' (hash)")
     cache = cache if cache is not None else FeatureCache()
+    spec = decode_spec(model, spec)  # the encoder's own frame count and sizes (its card's preprocessing)
     encoder = ClipEncoder(model, layout, dtype, spec.frames, encode_kwargs)
     settings = FeatureSettings(
         model=model_key or model_fingerprint(model),

@@ -90,28 +90,13 @@ def video_identity(path: str | os.PathLike, mode: Identity = "stat") -> dict | N
 
 
 def model_fingerprint(model) -> str:
-    """SHA-256 of what determines the model's outputs: class, config, precision, parameter
-    dtypes, and the weights: the loader's ``checkpoint_sha256`` when it set one, else every
-    tensor of the state dict (names, dtypes, bytes; about a second per GB).
+    """What identifies the model in a key: a vpbench encoder's ``card.identity`` (weights, precision
+    and its preprocessing), else a hash of any torch module's class, config, precision and weights
+    (:func:`vpbench.models.encoder.weights_fingerprint`)."""
+    from vpbench.models.encoder import weights_fingerprint
 
-    Precision and config are hashed separately because they change features without changing
-    the checkpoint file (bf16 autocast, the attention logit cap).
-    """
-    import torch
-
-    digest = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}".encode())
-    digest.update(repr(getattr(model, "config", None)).encode())
-    digest.update(repr(getattr(model, "precision", None)).encode())
-    digest.update(repr(sorted({str(p.dtype) for p in model.parameters()})).encode())
-    checkpoint = getattr(model, "checkpoint_sha256", None)
-    if checkpoint:
-        digest.update(f"checkpoint:{checkpoint}".encode())
-        return digest.hexdigest()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()
+    card = getattr(model, "card", None)
+    return card.identity if card is not None else weights_fingerprint(model)
 
 
 def _digest(obj: Any) -> str:

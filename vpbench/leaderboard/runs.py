@@ -63,6 +63,12 @@ class RunRecord:
     fingerprint_sha256: str
     created: str  # provenance.created (ISO time), used to pick the newest of duplicate runs
     protocol: RunProtocol | None = None  # None: the result has no protocol record (unknown protocol)
+    backend: str | None = None  # the encoder's backend ("videoprism", "videomae", ...); None: written before encoders
+
+    @property
+    def videoprism(self) -> bool:
+        """Whether the encoder is VideoPrism, whose published numbers the run may be compared with."""
+        return self.backend in (None, "videoprism")
 
 
 def load_run_records(results_dir: str | Path) -> list[RunRecord]:
@@ -103,6 +109,7 @@ def parse_result(data: dict[str, Any], path: Path) -> RunRecord:
         fingerprint_sha256=_require(data, "fingerprint_sha256", str, path),
         created=str(provenance.get("created", "")),
         protocol=parse_protocol(data, path),
+        backend=model.get("backend"),
     )
 
 

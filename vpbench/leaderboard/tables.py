@@ -145,7 +145,7 @@ def leaderboard_from_records(published: PublishedTable, records: Iterable[RunRec
     for record in records:
         base = column_base(record)
         protocol = protocols[base][record.task].index(record.fingerprint_sha256) + 1
-        members.setdefault(_column(*base, protocol), []).append(record)
+        members.setdefault(_column(*base, protocol, videoprism=record.videoprism), []).append(record)
     columns = tuple(sorted(members, key=lambda c: (c.tiny, c.model, c.adapter, c.variant or "", c.protocol)))
 
     raw: dict[tuple[str, str], SeedAggregate] = {}
@@ -176,10 +176,14 @@ def leaderboard_from_records(published: PublishedTable, records: Iterable[RunRec
     return Leaderboard(published, columns, cells, tuple(notes), tuple(protocol_notes), tuple(deviation_notes))
 
 
-def _column(model: str, adapter: str, tiny: bool, variant: str | None, protocol: int) -> RunColumn:
+def _column(model: str, adapter: str, tiny: bool, variant: str | None, protocol: int, *,
+            videoprism: bool = True) -> RunColumn:
+    """A run column; only a VideoPrism encoder's column gets a size (another encoder's name may say
+    "base" too, but the paper's B numbers are VideoPrism-B's)."""
     name = (f"{model}:{adapter}" + (f" (variant {variant})" if variant else "") + (" (tiny)" if tiny else "")
             + (f" (protocol {protocol})" if protocol > 1 else ""))
-    return RunColumn(id=name, model=model, adapter=adapter, tiny=tiny, size=model_size(model), protocol=protocol,
+    size = model_size(model) if videoprism else None
+    return RunColumn(id=name, model=model, adapter=adapter, tiny=tiny, size=size, protocol=protocol,
                      variant=variant)
 
 

@@ -1,7 +1,8 @@
-"""VideoPrism in PyTorch: modules (``videoprism``), official checkpoints (``checkpoint``),
-transformers-format checkpoints (``transformers_format``), hub locations (``hub``), the text
-tokenizer and its vocabulary sources (``tokenizer``) and the table of known models (``zoo``).
-See README.md in this folder.
+"""Encoders: the interface every encoder implements (``encoder``); VideoPrism in PyTorch
+(``videoprism``, official checkpoints ``checkpoint``, transformers-format checkpoints
+``transformers_format``); other transformers encoders (``hf_backends``); user encoders
+(``user_encoders``); hub locations (``hub``), the text tokenizer (``tokenizer``) and the table of
+known models (``zoo``). See README.md in this folder.
 
 Names are resolved lazily so that importing the tokenizer does not import torch.
 """
@@ -13,6 +14,10 @@ from typing import Any
 
 _EXPORTS = {
     "Tokenizer": "vpbench.models.tokenizer",
+    "VideoEncoder": "vpbench.models.encoder",
+    "EncoderCard": "vpbench.models.encoder",
+    "Preprocessing": "vpbench.models.encoder",
+    "register_encoder": "vpbench.models.user_encoders",
     "load_model": "vpbench.models.zoo",
     "load_tokenizer": "vpbench.models.zoo",
     "MODELS": "vpbench.models.zoo",

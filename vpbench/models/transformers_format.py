@@ -41,9 +41,11 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 WHAT = "transformers-format checkpoint"
-# What a hub download of such a checkpoint needs (the tokenizer files come along when present).
+# What a hub download of a transformers checkpoint needs (VideoPrism's or another encoder's):
+# config, weights, the processor config (another encoder's preprocessing) and tokenizer files.
 HUB_PATTERNS = (CONFIG_FILE, "*.safetensors", WEIGHTS_INDEX_FILE, "spiece.model", "tokenizer*.json",
-                "special_tokens_map.json")
+                "special_tokens_map.json", "vocab.json", "merges.txt", "preprocessor_config.json",
+                "video_preprocessor_config.json")
 # Port buffers vpbench does not take: the port's own text position table and its position ids.
 IGNORED = ("text_model.embeddings.position_embedding", "text_model.embeddings.position_ids")
 _EXACT_GELU = ("gelu_python", "gelu")
@@ -155,7 +157,7 @@ def is_checkpoint_folder(path: Path) -> bool:
     return path.is_dir() and (path / CONFIG_FILE).is_file()
 
 
-def _weight_files(folder: Path) -> list[Path]:
+def weight_files(folder: Path) -> list[Path]:
     index = folder / WEIGHTS_INDEX_FILE
     if index.is_file():
         try:
@@ -190,7 +192,7 @@ def read_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any], str
         raise CheckpointError(f"{config_path}: {WHAT} config must be a JSON object")
     tensors: dict[str, Any] = {}
     digests = []
-    for path in _weight_files(folder):
+    for path in weight_files(folder):
         tensors.update(read_safetensors(path, f"{WHAT} weights")[0])
         digests.append(sha256_file(path))
     identity = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()

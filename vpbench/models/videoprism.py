@@ -9,7 +9,10 @@ numbers: the attention logit cap ``cap * tanh(x / cap)`` comes before masking, a
 ``scaled_dot_product_attention`` is used only where neither applies (the poolers).
 
 Video input everywhere is ``[B, T, H, W, 3]`` float in [0, 1]; tokens come out time-major
-(index ``t * h * w + n``), the layout of the official encoder.
+(index ``t * h * w + n``), the layout of the official encoder. Each model also implements
+vpbench's encoder interface (:class:`vpbench.models.encoder.VideoEncoder`: ``card``,
+``video_tokens``, ``video_embedding``, ``encode_text``) on top of ``encode_video``, without
+changing a number.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vpbench.models.config import AttentionBackend, Precision, VideoPrismConfig
+from vpbench.models.encoder import EncoderCard, Preprocessing, unsupported, weights_fingerprint
 
 
 _LN_EPSILON = 1e-6
@@ -490,15 +494,49 @@ def l2_normalize(x: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------
 # Models
 
+PREPROCESSING = Preprocessing(
+    source="VideoPrism: RGB in [0, 1] without normalisation (google-deepmind/videoprism README); any frame "
+           "count and any frame size divisible by the patch (position tables resized), so the task's sampling")
+
 
 class _VideoPrismModel(nn.Module):
-    """What every model exposes to the rest of vpbench: sizes, precision, attention backend."""
+    """What every model exposes to the rest of vpbench: sizes, precision, attention backend, its card."""
+
+    outputs: tuple[str, ...] = ("tokens",)
 
     def __init__(self, config: VideoPrismConfig) -> None:
         super().__init__()
         self.config = config
         self.precision: Precision = "fp32"
         self.checkpoint_sha256: str | None = None  # set by the loader; feature caches key on it
+
+    @property
+    def card(self) -> EncoderCard:
+        """What this model states about itself (computed on access: precision can change)."""
+        config = self.config
+        return EncoderCard(
+            backend="videoprism", embed_dim=config.model_dim, patch_px=config.patch_size, preprocessing=PREPROCESSING,
+            outputs=self.outputs, text=isinstance(self, VideoPrismLvT), checkpoint_sha256=self.checkpoint_sha256,
+            weights=weights_fingerprint(self), precision=self.precision,
+            text_vocab_size=config.vocabulary_size or None, details={"model_type": config.model_type})
+
+    def _grid(self, tokens: Tensor, video: Tensor) -> Tensor:
+        """[B, T*h*w, D] time-major tokens -> [B, T, h, w, D] (a view: same numbers)."""
+        batch, frames, height, width = video.shape[:4]
+        return tokens.reshape(batch, frames, height // self.patch_size, width // self.patch_size, tokens.shape[-1])
+
+    def video_tokens(self, video: Tensor, **kwargs: Any) -> Tensor:
+        return self._grid(self.encode_video(video, **kwargs), video)
+
+    def video_embedding(self, video: Tensor) -> Tensor:
+        raise unsupported(self.card, "video embedding (use videoprism-lvt-b/-l for one)")
+
+    def encode_text(self, token_ids: Any, paddings: Any) -> Tensor:
+        raise unsupported(self.card, "text tower (use videoprism-lvt-b/-l, or a LiT tower: --option text_tower=lit)")
+
+    def text_tokenizer(self, max_length: int) -> None:
+        """None: the task picks the SentencePiece vocabulary (``c4_en`` for the released LvT models)."""
+        return None
 
     @property
     def num_frames(self) -> int:
@@ -578,6 +616,8 @@ class VideoPrismEncoder(_VideoPrismModel):
 class VideoPrismLvT(_VideoPrismModel):
     """The LvT video-text model (``FactorizedVideoCLIP``): contrastive video and text embeddings."""
 
+    outputs = ("embedding", "tokens")
+
     def __init__(self, config: VideoPrismConfig) -> None:
         super().__init__(config)
         dim = config.model_dim
@@ -639,6 +679,14 @@ class VideoPrismLvT(_VideoPrismModel):
             outputs["video_embeddings"] = l2_normalize(outputs["video_embeddings"])
             outputs["frame_embeddings"] = l2_normalize(outputs["frame_embeddings"])
         return outputs if return_intermediate else outputs["video_embeddings"]
+
+    def video_embedding(self, video: Tensor) -> Tensor:
+        return self.encode_video(video)
+
+    def video_tokens(self, video: Tensor, **kwargs: Any) -> Tensor:
+        """The video tower's tokens (before the auxiliary encoder and the pooler)."""
+        tokens = self.encode_video(video, return_intermediate=True, **kwargs)["spatiotemporal_features"]
+        return self._grid(tokens, video)
 
     def encode_text(self, token_ids: Any, paddings: Any, *, normalize: bool = True) -> Tensor:
         """Text embeddings [B, D] from ``Tokenizer`` output (arrays or tensors), float32."""

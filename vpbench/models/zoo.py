@@ -10,8 +10,9 @@ suite; ``tiny-lvt`` is a video-text model trained here on procedural clips
 checkpoints are written in the official format on first use and read back through the same loader.
 
 Checkpoints ``load_model`` reads: a known name, an official ``.npz`` (``checkpoint``), a
-transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (``transformers_format``, ``hub``),
-or a vpbench ``.safetensors`` copy. This module must never hold model math or array mapping,
+transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (``transformers_format`` for VideoPrism's
+port, ``hf_backends`` for other model types, ``hub``), a vpbench ``.safetensors`` copy, or a
+user's encoder (``user_encoders``). This module must never hold model math or array mapping,
 and never download when ``HF_HUB_OFFLINE`` is set: a missing file is a CheckpointError saying
 where to put it.
 """
@@ -199,17 +200,29 @@ def load_model(
     compile: bool = False,
     atten_logit_cap: float = 50.0,
 ):
-    """Build a VideoPrism model from a known name, a checkpoint file or folder, or a hub location.
+    """The encoder a known name, a checkpoint file or folder, a hub location or a user spec names.
 
-    Checkpoints: an official ``.npz`` (architecture inferred from its shapes); a
-    transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` (sizes read from the weights, the
-    official text position table recomputed); a ``.safetensors`` copy written by
-    ``checkpoint.save_converted``. The model is in eval mode on ``device``;
-    ``precision`` bf16/fp16 runs its matmuls under autocast; ``compile`` wraps each transformer
-    stack in ``torch.compile``. ``atten_logit_cap`` is not stored in ``.npz`` checkpoints (every
-    released model uses 50); a transformers-format checkpoint's config.json states its own.
+    VideoPrism checkpoints: an official ``.npz`` (architecture inferred from its shapes); a
+    transformers-format folder or ``hf:OWNER/REPO[@REVISION]`` whose config.json names a
+    ``videoprism`` model type (sizes read from the weights, the official text position table
+    recomputed); a ``.safetensors`` copy written by ``checkpoint.save_converted``. A transformers
+    folder or ``hf:`` location of another model type gets the backend ``hf_backends`` has for it
+    (VideoMAE, V-JEPA 2, CLIP/SigLIP); ``package.module:factory`` or a registered name gets a
+    user's encoder (``user_encoders``). Every one implements
+    :class:`vpbench.models.encoder.VideoEncoder` and is in eval mode on ``device``.
+
+    VideoPrism only: ``precision`` bf16/fp16 runs its matmuls under autocast; ``compile`` wraps
+    each transformer stack in ``torch.compile``; ``atten_logit_cap`` is not stored in ``.npz``
+    checkpoints (every released model uses 50), a transformers-format checkpoint states its own.
     """
+    from vpbench.models.videoprism import TransformerStack, _VideoPrismModel
+
     model, entry = _load_weights(str(name_or_path), atten_logit_cap)
+    if not isinstance(model, _VideoPrismModel):
+        if (precision, attention, compile) != ("fp32", "auto", False):
+            raise CheckpointError(f"{name_or_path}: precision, attention and compile options apply to VideoPrism "
+                                  f"models only; this is a {model.card.backend} encoder (run it in fp32)")
+        return model.to(device).eval() if hasattr(model, "to") else model
     if entry is not None and model.config != entry.config.replace(atten_logit_cap=atten_logit_cap):
         raise CheckpointError(
             f"{resolve_checkpoint(entry.name)}: holds a {model.config} model, but {entry.name} is {entry.config}; "
@@ -219,8 +232,6 @@ def load_model(
     model.set_attention_backend(attention)
     model = model.to(device)
     if compile:
-        from vpbench.models.videoprism import TransformerStack
-
         for module in model.modules():
             if isinstance(module, TransformerStack):
                 module.compile()
@@ -228,8 +239,8 @@ def load_model(
 
 
 def _load_weights(spec: str, atten_logit_cap: float):
-    """(model, the known entry it was loaded as or None) for any checkpoint spec ``load_model`` takes."""
-    from vpbench.models import checkpoint, transformers_format
+    """(model, the known entry it was loaded as or None) for any spec ``load_model`` takes."""
+    from vpbench.models import checkpoint, transformers_format, user_encoders
 
     path = Path(spec).expanduser()
     if not path.is_file():
@@ -240,23 +251,39 @@ def _load_weights(spec: str, atten_logit_cap: float):
         if entry is not None:
             return checkpoint.load_npz_model(resolve_checkpoint(spec), atten_logit_cap=atten_logit_cap), entry
     if hub.is_hub_spec(spec):
-        return transformers_format.load_model(resolve_transformers_checkpoint(spec), where=spec), None
+        return _load_folder(resolve_transformers_checkpoint(spec), spec), None
     if path.is_dir():
         if not transformers_format.is_checkpoint_folder(path):
             raise CheckpointError(f"{path}: a folder, but not a transformers-format checkpoint (no "
                                   f"{transformers_format.CONFIG_FILE}); pass the checkpoint file or folder")
-        return transformers_format.load_model(path), None
+        return _load_folder(path, str(path)), None
     if path.suffix == ".safetensors" and path.is_file():
         if transformers_format.is_checkpoint_folder(path.parent) and not checkpoint.is_converted_copy(path):
-            return transformers_format.load_model(path.parent), None
+            return _load_folder(path.parent, str(path.parent)), None
         return checkpoint.load_converted(path), None
     if path.is_file() or spec.endswith(".npz"):
         return checkpoint.load_npz_model(path, atten_logit_cap=atten_logit_cap), None
+    user = user_encoders.load(spec)
+    if user is not None:
+        return user, None
+    registered = user_encoders.known()
     raise CheckpointError(
         f"{spec!r} is neither an existing checkpoint file nor a known model name (known: {', '.join(MODELS)}); "
         "a checkpoint is an official .npz, a transformers-format folder (config.json + model.safetensors), "
-        "hf:OWNER/REPO[@REVISION], or a vpbench .safetensors copy"
+        "hf:OWNER/REPO[@REVISION], or a vpbench .safetensors copy; your own encoder is package.module:factory"
+        + (f" or a registered name ({', '.join(registered)})" if registered else " or a name registered with "
+           "vpbench.models.register_encoder or the 'vpbench.encoders' entry point group")
     )
+
+
+def _load_folder(folder: Path, where: str):
+    """A transformers checkpoint folder: VideoPrism's port (model_type videoprism*, or none) or another backend."""
+    from vpbench.models import hf_backends, transformers_format
+
+    kind = hf_backends.model_type(folder)
+    if kind is None or kind.startswith("videoprism"):
+        return transformers_format.load_model(folder, where=where)
+    return hf_backends.load(folder, where=where)
 
 
 def load_tokenizer(name_or_spm: str | os.PathLike | None = None, **kwargs: Any):
