@@ -456,7 +456,14 @@ def test_stopped_extraction_leaves_no_process_and_no_partial_output(clips, tmp_p
         child.kill()
     assert survivors == [], f"alive 10 s after {stop.name}: {survivors}"
     assert 3 <= len(entries(cache)) < 300
-    assert not list(cache.rglob("*.tmp")) and not (out / "extraction.json").exists()
+    assert not (out / "extraction.json").exists()
+    temps = list(cache.rglob("*.tmp"))
+    if stop == signal.SIGKILL:
+        # A write cut by SIGKILL may leave its hidden temp file: never read as an entry, removed by
+        # `vpbench cache prune`. SIGTERM unwinds, so it leaves none.
+        assert all(t.name.startswith(".") for t in temps) and not set(temps) & set(entries(cache))
+    else:
+        assert not temps
     if stop == signal.SIGTERM:
         assert code == 128 + signal.SIGTERM
         assert "stopped: SIGTERM received" in child.stderr.read().decode()

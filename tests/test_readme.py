@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,9 +53,11 @@ def test_protocol_text_has_every_group_its_tasks_user_files_and_variants(tmp_pat
 
     shutil.copytree(PROJECT_ROOT / "tasks", tmp_path / "tasks")
     k600 = tmp_path / "tasks" / "k600-zeroshot.yaml"
-    k600.write_text(k600.read_text() + "protocol:\n  sources: {classes: 'new-class splits (MAXI, Table 19)'}\n"
-                    "variants:\n  all-classes:\n    description: all 600 classes\n"
-                    "    deviations: {all-classes: 'all 600 classes, not the new-class splits'}\n")
+    data = yaml.safe_load(k600.read_text())  # a protocol record and variant of known text, whatever the file says
+    data["protocol"]["sources"]["classes"] = "new-class splits (MAXI, Table 19)"
+    data["variants"]["all-classes"].update(description="all 600 classes",
+                                           deviations={"all-classes": "all 600 classes, not the new-class splits"})
+    k600.write_text(yaml.safe_dump(data, sort_keys=False))
     registry = load_registry_from(tmp_path / "tasks", PROJECT_ROOT / "benchmarks.yaml")
     text = protocols_markdown(registry)
     sections = text.split("\n### ")[1:]

@@ -57,6 +57,17 @@ def test_result_carries_the_protocol_and_run_deviations_enter_the_fingerprint():
     assert limited["fingerprint_sha256"] != clean["fingerprint_sha256"]
 
 
+def test_a_limited_run_does_not_overwrite_the_full_run(tmp_path):
+    task = load_registry().task("msrvtt-retrieval")
+    keys = {k: float(i) for i, k in enumerate(task.score_keys)}
+    full = write_result(tmp_path, build_result(task, _record(**keys), seed=0, tiny=False))
+    record = _record(**keys)
+    record.fingerprint["limit"] = 5
+    limited = write_result(tmp_path, build_result(task, record, seed=0, tiny=False))
+    assert limited.name == "msrvtt-retrieval+limit5__videoprism-b__map-12h__seed0.json"
+    assert full.is_file() and limited != full
+
+
 def _summary(result: dict) -> str:
     from rich.console import Console
 

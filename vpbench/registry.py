@@ -5,7 +5,8 @@ A task is data. This module turns the YAML into frozen :class:`TaskConfig` objec
 recursively), and refuses anything it does not understand: an unknown key, a missing required
 field, a benchmark pointing at a task that does not exist, a benchmark metric that its task does
 not produce. Every error names the file and the key path. It never executes code from YAML
-(``yaml.safe_load`` only) and never guesses a default for a required field.
+(safe loading only; a repeated key is an error, :mod:`vpbench.yamlsafe`) and never guesses a
+default for a required field.
 """
 
 from __future__ import annotations
@@ -602,9 +603,10 @@ def _kind_name(kind: Any) -> str:
 
 def _read_yaml(path: Path) -> Any:
     from vpbench.textio import read_text
+    from vpbench.yamlsafe import safe_load
 
     try:
-        return yaml.safe_load(read_text(path, what="a YAML file", error=RegistryError))
+        return safe_load(read_text(path, what="a YAML file", error=RegistryError))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

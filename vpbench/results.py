@@ -86,11 +86,14 @@ def fingerprint_sha256(fingerprint: dict[str, Any]) -> str:
 
 
 def result_filename(result: dict[str, Any]) -> str:
-    """``<task>[@<protocol variant>]__<model>__<adapter variant>__seed<k>.json``, unsafe characters replaced."""
+    """``<task>[@<protocol variant>][+limit<N>]__<model>__<adapter variant>__seed<k>.json``, unsafe
+    characters replaced: a ``--limit`` run on a subset never overwrites the result of the full run."""
     variant = (result.get("protocol") or {}).get("variant")
-    parts = [result["task"] + (f"@{variant}" if variant else ""), result["model"].get("name", "model"),
+    limit = (result.get("fingerprint") or {}).get("limit")
+    task_part = result["task"] + (f"@{variant}" if variant else "") + (f"+limit{limit}" if limit else "")
+    parts = [task_part, result["model"].get("name", "model"),
              result["adapter"].get("variant", "default"), f"seed{result['seed']}"]
-    return "__".join(re.sub(r"[^A-Za-z0-9._@-]+", "-", str(p)) for p in parts) + ".json"
+    return "__".join(re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(p)) for p in parts) + ".json"
 
 
 def write_result(output_dir: str | Path, result: dict[str, Any]) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from vpbench.errors import AnnotationError
+from vpbench.yamlsafe import safe_load
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -68,7 +69,7 @@ def read_class_splits(path: str | Path) -> ClassSplits:
     path = Path(path)
     try:
         data = path.read_bytes()
-        document = yaml.safe_load(data.decode("utf-8"))
+        document = safe_load(data.decode("utf-8"))
     except OSError as error:
         raise AnnotationError(f"{path}: cannot read the class split file ({error.strerror})") from None
     except (UnicodeDecodeError, yaml.YAMLError) as error:
