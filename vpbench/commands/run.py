@@ -230,5 +230,5 @@ def _print_summary(console, task: TaskConfig, result: dict, path: Path) -> None:
         for entry in protocol["deviations"]:
             console.print(plain(f"  - {entry['id']}: {entry['text']}"), highlight=False, soft_wrap=True)
     if result["tiny"]:
-        console.print("[yellow]tiny suite (synthetic videos, tiny models with random or locally trained weights): checks the code path, "
-                      "not comparable to the paper[/]")
+        console.print("[yellow]tiny suite (synthetic videos, tiny models with random or locally trained weights): "
+                      "checks the code path, not comparable to the paper[/]")
