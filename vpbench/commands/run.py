@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if others:
             raise VpbenchError(f"--train-mode {args.train_mode}: only probe tasks choose how their head trains; "
                                f"not {', '.join(others)}")
+    device, rank = _join_ranks(args.device)
     written, failed = [], []
     for task in tasks:
         started = time.perf_counter()
@@ -87,13 +88,15 @@ def run(args: argparse.Namespace) -> int:
                 model=args.model or effective.model,
                 seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=resolve_user_files(effective, args),
                 cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
-                device=args.device or _default_device(), strict=args.strict, options=_pairs(args.option, "--option"),
+                device=device, strict=args.strict, options=_pairs(args.option, "--option"),
                 train_mode=args.train_mode, feature_budget=budget,
             )
             console.rule(f"[bold]{task.name}[/] ({task.family})")
             record = run_task(effective, context)
             record.timings_s.setdefault("total", round(time.perf_counter() - started, 3))
             result = build_result(effective, record, seed=args.seed, tiny=args.tiny)
+            if rank:  # under torchrun every rank ran the task on its shard; rank 0 writes the result
+                continue
             list_left_out(result, args.output)
             path = write_result(args.output, result)
         except VpbenchError as error:
@@ -108,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         written.append(str(path))
         _print_summary(console, task, result, path)
-    if args.json:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from vpbench.features import distributed
+
+        distributed.finish(ok=not failed)
+    if args.json and not rank:
         import json
 
         print(json.dumps({"results": written, "failed": failed}, indent=2))
@@ -205,6 +212,18 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
             raise VpbenchError(f"{flag} '{item}': expected KEY=VALUE")
         out[key] = value
     return out
+
+
+def _join_ranks(device: str | None) -> tuple[str, int]:
+    """(device, rank). Under torchrun (WORLD_SIZE > 1) this process joins the group first: extraction
+    shards its clips over the ranks, a streaming probe its batches (gradients averaged) and its
+    evaluation items. Only rank 0 writes results."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device or _default_device(), 0
+    from vpbench.features import distributed
+
+    device = distributed.init_from_env(device or "auto")
+    return device, distributed.rank_and_world()[0]
 
 
 def _default_device() -> str:
