@@ -13,6 +13,11 @@ metric keeps (``options.exclude_classes`` removes e.g. the background behaviour)
 
 ``--option shuffle_train_labels=true`` permutes the training labels (seeded) before training:
 the label-permutation control. Its score should sit at chance; the result says it was run.
+Training mode (:mod:`vpbench.families.train_mode`): when the cache a run needs is above the feature
+budget, or with ``--train-mode streaming``, nothing is cached: views are decoded, augmented and
+encoded as the head trains (a fresh view per video per epoch) and as it predicts
+(:mod:`vpbench.families.streaming`). Both modes hand the adapter the same thing (:class:`_TrainingData`).
+
 This module must never train on, or choose a setting with, evaluation-split labels.
 """
 
