@@ -138,6 +138,7 @@ def _streamed(log: RunLog, context: RunContext, task: TaskConfig, model: Any, tr
         raise VpbenchError(f"{task.name}: no training video could be decoded (see the skipped counts)")
     loader = streaming.StreamingViews(samples, train_spec, encoder, augmented=augmented,
                                       batch_size=context.batch_size, workers=context.workers)
+    log.extra["train_mode"]["encoder_autocast"] = "bfloat16" if encoder.device.type == "cuda" else None
     views = spec.loop.epochs if augmented else 1
 
     def predict(head) -> tuple[list, np.ndarray]:
