@@ -166,3 +166,19 @@ def test_train_mode_is_refused_for_tasks_without_a_probe_head(capsys):
 
     assert main(["run", "--task", "msrvtt-retrieval", "--tiny", "--train-mode", "streaming"]) != 0
     assert "only probe tasks" in capsys.readouterr().err
+
+
+def test_prefetch_keeps_order_raises_the_loaders_error_and_closes_while_full():
+    from vpbench.families.streaming import Prefetch
+
+    def loader():
+        yield from (1, 2, 3)
+        raise ValueError("decoder crashed")
+
+    prefetch = Prefetch(loader(), depth=2)
+    assert [prefetch.get() for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(ValueError, match="decoder crashed"):
+        prefetch.get()
+    endless = Prefetch(iter(range(10 ** 9)), depth=1)  # its queue fills at once
+    endless.close()
+    assert not endless._thread.is_alive()

@@ -73,17 +73,20 @@ class StreamingViews:
         self.role = role
         self.stats = StreamStats()
         self._planned: deque[tuple[list[int], list[int]]] = deque()
-        self._decoded: Any = None
+        self._decoded: Prefetch | None = None
 
     def _items(self, indices: Sequence[int], views: Sequence[int]) -> list[Any]:
         return training_items([self.samples[i] for i in indices], views, augmented=self.augmented, role=self.role)
 
     def plan(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
         """The next calls will be ``requests`` in order: decode their clips ahead, in worker processes."""
+        if self._decoded is not None:
+            self._decoded.close()
         self._planned = deque((list(items), [int(v) for v in views]) for items, views in requests)
         clips = [item for items, views in self._planned for item in self._items(items, views)]
-        self._decoded = iter(make_loader(DecodeDataset(clips, self.spec, self.timeout_s),
-                                         min(self.workers, len(clips)))) if clips else None
+        depth = 2 * max((len(items) for items, _ in self._planned), default=1)
+        self._decoded = Prefetch(make_loader(DecodeDataset(clips, self.spec, self.timeout_s),
+                                             min(self.workers, len(clips))), depth) if clips else None
 
     def __call__(self, indices: Sequence[int], views: Sequence[int]):
         import torch
@@ -92,7 +95,7 @@ class StreamingViews:
         items = self._items(*request)
         if self._planned and self._planned[0] == request:
             self._planned.popleft()
-            decoded = [next(self._decoded) for _ in items]
+            decoded = [self._decoded.get() for _ in items]
         else:  # not planned (e.g. scoring held-out items): decode here
             dataset = DecodeDataset(items, self.spec, self.timeout_s)
             decoded = [dataset[k] for k in range(len(items))]
@@ -103,6 +106,51 @@ class StreamingViews:
                                    f"or removed")
         self.stats.add(decoded, items)
         return encode(self.encoder, torch.cat([result.views for result in decoded]), self.batch_size)
+
+
+class Prefetch:
+    """Items of a loader pulled by a thread into a queue of ``depth``: decoding goes on while the
+    encoder and the head run on the batch before (a DataLoader runs only two items per worker
+    ahead, far less than a batch). A loader error is raised by the :meth:`get` that reaches it."""
+
+    def __init__(self, loader: Any, depth: int) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(max(depth, 1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, args=(loader,), daemon=True, name="vpbench-prefetch")
+        self._thread.start()
+
+    def _pump(self, loader: Any) -> None:
+        try:
+            for item in loader:
+                if not self._put(item):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> Any:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop pulling (the loader's workers end with it)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def training_items(samples: Sequence[Any], views: Sequence[int], *, augmented: bool, role: str) -> list[Any]:
