@@ -214,7 +214,9 @@ def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encod
         pending.clear()
 
     loader = make_loader(DecodeDataset(items, spec, timeout_s), min(workers, len(items)))
-    for position, item, result in zip(mine, items, loader):
+    decoded = Prefetch(loader, 2 * max(1, batch_size // spec.num_views))  # about two encoder batches ahead
+    for position, item in zip(mine, items):
+        result = decoded.get()
         if result.failure is not None:
             failed.append((position, result.failure))
             continue
