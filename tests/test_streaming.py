@@ -182,3 +182,25 @@ def test_prefetch_keeps_order_raises_the_loaders_error_and_closes_while_full():
     endless = Prefetch(iter(range(10 ** 9)), depth=1)  # its queue fills at once
     endless.close()
     assert not endless._thread.is_alive()
+
+
+def test_features_of_an_encoder_running_under_inference_mode_can_train_a_head():
+    """The transformers backends encode under torch.inference_mode; a streamed head must still backpropagate
+    through its own layers on their features."""
+    from vpbench.features.encode import ClipEncoder
+
+    class InferenceModeEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def encode_video(self, video):
+            with torch.inference_mode():
+                return video.flatten(2).mean(-1, keepdim=True).expand(-1, -1, 4) * self.scale
+
+    features = ClipEncoder(InferenceModeEncoder(), "tokens", "float32", 2).on_device(
+        torch.full((2, 2, 8, 8, 3), 255, dtype=torch.uint8))
+    assert not features.is_inference() and not features.requires_grad and features.shape == (2, 2, 4)
+    head = torch.nn.Sequential(torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    head(features).sum().backward()
+    assert head[1].weight.grad is not None

@@ -42,7 +42,8 @@ SCHEDULE = ("a fresh augmented view per video per epoch, decoded and encoded as 
 
 @dataclass
 class StreamStats:
-    """What streaming cost: clips decoded and encoded, and the video bytes behind them."""
+    """What streaming cost: clips decoded and encoded, and the bytes of the files they came from (an
+    upper bound of what decoding read: a short clip's decode reads about its whole file)."""
 
     clips: int = 0
     video_bytes: int = 0

@@ -103,7 +103,10 @@ class ClipEncoder:
                 video = self.card.preprocessing(clips, self.input_dtype)
                 method = self.model.video_embedding if self.layout == "embedding" else self.model.video_tokens
                 output = method(video, **self.encode_kwargs)
-            return self.reduce(output)
+            features = self.reduce(output)
+        # An encoder that runs under inference_mode itself (the transformers backends) returns tensors
+        # autograd may not save; a copy made here is a plain one.
+        return features.clone() if features.is_inference() else features
 
     def clip_shape(self, spec) -> tuple[int, ...]:
         """The shape of one clip's features, found by encoding one blank clip (what a cached entry
