@@ -173,15 +173,18 @@ def encode(encoder: ClipEncoder, clips: Any, batch_size: int):
 
 def decodable(samples: Sequence[Any], spec: Any, *, augmented: bool, workers: int, timeout_s: float | None = 120.0,
               role: str = "train") -> tuple[list[Any], list[tuple[Any, Any]]]:
-    """(samples whose first training view decodes, [(sample, VideoDecodeFailure)] of the others)."""
-    items = training_items(samples, [0] * len(samples), augmented=augmented, role=role)
-    kept, failed = [], []
-    for sample, result in zip(samples, make_loader(DecodeDataset(items, spec, timeout_s), min(workers, len(items)))):
-        if result.failure is None:
-            kept.append(sample)
-        else:
-            failed.append((sample, result.failure))
-    return kept, failed
+    """(samples whose first training view decodes, [(sample, VideoDecodeFailure)] of the others).
+
+    Under torch.distributed each rank checks its shard and every rank gets the whole answer.
+    """
+    rank, world = distributed.rank_and_world()
+    mine = distributed.shard(list(range(len(samples))), rank, world)
+    items = training_items([samples[i] for i in mine], [0] * len(mine), augmented=augmented, role=role)
+    loader = make_loader(DecodeDataset(items, spec, timeout_s), min(workers, len(items)))
+    failures = [(position, result.failure) for position, result in zip(mine, loader) if result.failure is not None]
+    failed = dict(pair for part in distributed.all_gather(failures) for pair in part)
+    return ([sample for i, sample in enumerate(samples) if i not in failed],
+            [(samples[i], failed[i]) for i in sorted(failed)])
 
 
 def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encoder: ClipEncoder, *,
