@@ -204,3 +204,36 @@ def test_features_of_an_encoder_running_under_inference_mode_can_train_a_head():
     head = torch.nn.Sequential(torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
     head(features).sum().backward()
     assert head[1].weight.grad is not None
+
+
+def test_streamed_evaluation_scores_equal_the_cached_ones(tmp_path):
+    """Every eval view decoded, encoded and scored in small groups gives the scores the cached path gives
+    (per-view probabilities averaged per item), with a broken video left out and named."""
+    import vpbench
+    from vpbench.adapters.classification import build_head, predict_probe, probe_spec
+    from vpbench.datasets import read_split
+    from vpbench.features import FeatureCache, extract_features
+    from vpbench.features.encode import ClipEncoder, decode_spec
+    from vpbench.families import streaming
+    from vpbench.families.common import FeatureTable, sampling_spec, work_items
+
+    task, root = _tiny_setup()
+    samples = read_split(task, root, task.dataset["eval_split"]).available[:6]
+    model = vpbench.load_model("tiny", device="cpu")
+    spec = decode_spec(model, sampling_spec(task))
+    assert spec.num_views == 2
+    probe = probe_spec(task.adapter, 4, seed=0, device="cpu")
+    torch.manual_seed(0)
+    head = build_head(probe, 64).eval()
+    cached = extract_features(model, work_items(samples, "eval"), spec, "tokens", FeatureCache(tmp_path / "cache"))
+    table = FeatureTable(cached.features, [f"eval/{s.sample_id}" for s in samples], view=None)
+    expected = predict_probe(probe, head, table, len(table))
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with_broken = [*samples[:3], dataclasses.replace(samples[3], sample_id="broken", video_path=broken), *samples[3:]]
+    kept, scores, failures, stats = streaming.predict(
+        probe, head, with_broken, spec, ClipEncoder(model, "tokens", "float32", spec.frames), batch_size=3, workers=0)
+    assert kept == samples and [s.video_path for s, _ in failures] == [broken]
+    assert scores.shape == expected.shape == (6, 4) and stats.clips == 6
+    torch.testing.assert_close(torch.from_numpy(scores), torch.from_numpy(expected), rtol=1e-4, atol=1e-5)
