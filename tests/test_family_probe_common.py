@@ -21,9 +21,10 @@ from vpbench.registry import load_registry
 from vpbench.tiny import make_tiny
 
 
-def run_tiny(task: str, output: Path, capsys, *options: str, model: str | None = None) -> dict:
-    """`vpbench run --task TASK --tiny [--model MODEL]` in-process (one torch thread, no decode workers); the
-    result JSON."""
+def run_tiny(task: str, output: Path, capsys, *options: str, model: str | None = None, args: tuple[str, ...] = ()
+             ) -> dict:
+    """`vpbench run --task TASK --tiny [--model MODEL] [ARGS]` in-process (one torch thread, no decode workers);
+    the result JSON."""
     from vpbench.cli import main
 
     threads = torch.get_num_threads()
@@ -31,7 +32,7 @@ def run_tiny(task: str, output: Path, capsys, *options: str, model: str | None =
     try:
         argv = ["run", "--task", task, "--tiny", "--output", str(output), "--workers", "0", "--device", "cpu",
                 "--json", *(arg for option in options for arg in ("--option", option)),
-                *(("--model", model) if model else ())]
+                *(("--model", model) if model else ()), *args]
         capsys.readouterr()
         code = main(argv)
         captured = capsys.readouterr()

@@ -193,11 +193,13 @@ def selection_score(spec: ProbeSpec, scores: np.ndarray, targets: Tensor) -> flo
 
 
 def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Sequence[int]], dim: int,
-              views: int = 1) -> Fitted:
+              views: int = 1, holdout_views: int | None = None) -> Fitted:
     """Train the probe on training items (all of them, after choosing the grid point on a held-out part).
 
-    ``views`` cached training views per item: epoch ``e`` trains on the view
-    :class:`ViewSchedule` picks for it.
+    ``views`` training views per item: epoch ``e`` trains on the view :class:`ViewSchedule` picks
+    for it. A held-out item is scored on its first ``holdout_views`` views (default: all). A
+    ``load_train`` with a ``plan(requests)`` method (a streaming loader) is told each epoch's
+    ``(items, views)`` batches before they are asked for.
     """
     targets = target_matrix(labels, spec.num_classes, spec.multilabel)
     weights = class_weights(targets, spec.num_classes, spec.multilabel).to(spec.loop.device) \
@@ -218,7 +220,9 @@ def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Se
         return classification_loss(spec, head, head(features), batch_targets, weights)
 
     def every_view(indices: list[int]) -> Tensor:
-        return torch.stack([load_train(indices, [v] * len(indices)) for v in range(views)], dim=1)
+        return torch.stack([load_train(indices, [v] * len(indices)) for v in range(holdout_views or views)], dim=1)
+
+    plan = getattr(load_train, "plan", None)
 
     def score_fn(head: nn.Module, indices: list[int]) -> float:
         scores = predict_probe(spec, head, every_view, len(indices), order=indices)
@@ -228,7 +232,9 @@ def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Se
         lambda: build_head(spec, dim), spec.grid, len(targets), load_batch, loss_fn, score_fn, spec.loop,
         holdout_fraction=spec.holdout_fraction, score_name=spec.selection_score, refit=spec.refit,
         strata=None if spec.multilabel else targets.tolist(),
-        on_epoch=lambda epoch: current.update(views=schedule.at(epoch)))
+        on_epoch=lambda epoch: current.update(views=schedule.at(epoch)),
+        prefetch=None if plan is None else
+        lambda batches: plan([(batch, current["views"][batch].tolist()) for batch in batches]))
 
 
 @torch.no_grad()

@@ -66,6 +66,9 @@ class LoopSettings:
     progress: bool = True
     description: str = "adapter"
     weight_decay_skips: tuple[str, ...] = ()
+    distributed: bool = False
+    """Under torch.distributed: each rank loads its shard of every batch and the heads' gradients are
+    averaged over ranks (data parallel). Off: every rank trains the whole batch alone."""
 
 
 def hp_grid(adapter: dict[str, Any], where: str = "adapter") -> list[HParams]:
@@ -293,12 +296,17 @@ def train_heads(
     loss_fn: Callable[[nn.Module, Any], Tensor],
     settings: LoopSettings,
     on_epoch: Callable[[int], None] | None = None,
+    prefetch: Callable[[list[list[int]]], None] | None = None,
 ) -> list[float]:
     """Train every head on ``indices`` in one pass per epoch; return each head's last-epoch mean loss.
 
     All heads see the same batches in the same order (one seeded shuffle per epoch), so a grid
     costs one feature read per batch, not one per head. Each head has its own AdamW and schedule.
-    ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views).
+    ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views);
+    ``prefetch(batches)`` then gets the epoch's batches in the order they will be loaded, so a
+    loader that decodes videos can start on them. With ``settings.distributed`` under
+    torch.distributed, rank ``r`` of ``W`` loads items ``r::W`` of every batch and the gradients
+    are averaged over ranks before each step (every rank shuffles with the same seed).
     """
     if len(heads) != len(hparams):
         raise ValueError("one HParams per head is required")
@@ -320,19 +328,26 @@ def train_heads(
                   cosine_lr_lambda(total, warmup, from_start=settings.schedule == "cosine_from_start"))
         schedulers.append(torch.optim.lr_scheduler.LambdaLR(optimizer, factor))
     generator = seeded(settings.seed)
+    rank, world = _data_parallel(settings)
     last_losses = [math.nan] * len(heads)
     epochs = _progress(range(settings.epochs), settings, f"{settings.description} ({len(heads)} head(s))")
     for epoch in epochs:
         if on_epoch is not None:
             on_epoch(epoch)
         order = torch.randperm(len(indices), generator=generator).tolist()
+        batches = [[indices[i] for i in order[start:start + settings.batch_size]][rank::world]
+                   for start in range(0, len(order), settings.batch_size)]
+        if prefetch is not None:
+            prefetch(batches)
         sums = [0.0] * len(heads)
-        for start in range(0, len(order), settings.batch_size):
-            batch = load_batch([indices[i] for i in order[start:start + settings.batch_size]])
+        for local in batches:
+            batch = load_batch(local) if local else None
             for k, (head, optimizer, scheduler) in enumerate(zip(heads, optimizers, schedulers)):
-                loss = loss_fn(head, batch)
                 optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(head, batch) if local else _zero_loss(head)
                 loss.backward()
+                if world > 1:
+                    _average_gradients(head, world)
                 if settings.grad_clip is not None:
                     nn.utils.clip_grad_norm_(head.parameters(), settings.grad_clip)
                 optimizer.step()
@@ -342,6 +357,31 @@ def train_heads(
     for head in heads:
         head.eval()
     return last_losses
+
+
+def _data_parallel(settings: LoopSettings) -> tuple[int, int]:
+    """(rank, world) this loop shards its batches over: (0, 1) unless distributed training is on."""
+    if not settings.distributed:
+        return 0, 1
+    from vpbench.features.distributed import rank_and_world
+
+    return rank_and_world()
+
+
+def _zero_loss(head: nn.Module) -> Tensor:
+    """A rank whose shard of a (last, short) batch is empty still joins the gradient all-reduce."""
+    return sum(p.sum() * 0.0 for p in head.parameters() if p.requires_grad)
+
+
+def _average_gradients(head: nn.Module, world: int) -> None:
+    import torch.distributed as dist
+
+    for param in head.parameters():
+        if param.requires_grad:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            dist.all_reduce(param.grad)
+            param.grad.div_(world)
 
 
 def _progress(iterable, settings: LoopSettings, description: str):
@@ -404,13 +444,14 @@ def fit_with_selection(
     refit: bool = True,
     strata: Sequence[Any] | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    prefetch: Callable[[list[list[int]]], None] | None = None,
 ) -> Fitted:
     """Choose a grid point on a held-out part of the training items, then train the final head.
 
     ``make_head`` must build a fresh head; it is called under ``torch.manual_seed(settings.seed)``
     so every head of the grid (and the refit) starts from the same initial weights. ``score_fn(head,
     holdout_indices)`` returns a higher-is-better score. Ties go to the earlier grid point.
-    ``on_epoch`` is handed to every :func:`train_heads` call.
+    ``on_epoch`` and ``prefetch`` are handed to every :func:`train_heads` call.
     """
     grid = list(grid)
     if not grid:
@@ -423,13 +464,13 @@ def fit_with_selection(
     all_items = list(range(num_items))
     if len(grid) == 1:
         head = fresh()
-        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch)
+        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch, prefetch)
         return Fitted(head, grid[0], {"grid": [grid[0].as_dict()], "rule": "single setting: nothing to select",
                                       "selected": grid[0].as_dict()}, loss)
     fit_items, holdout_items = split_holdout(num_items, holdout_fraction, settings.seed, strata)
     heads = [fresh() for _ in grid]
     losses = train_heads(heads, grid, fit_items, load_batch, loss_fn,
-                         replace(settings, description=f"{settings.description} grid"), on_epoch)
+                         replace(settings, description=f"{settings.description} grid"), on_epoch, prefetch)
     scores = []
     for head in heads:
         with torch.no_grad():
@@ -452,7 +493,7 @@ def fit_with_selection(
         return Fitted(heads[best], grid[best], selection, losses[best])
     head = fresh()
     (loss,) = train_heads([head], [grid[best]], all_items, load_batch, loss_fn,
-                          replace(settings, description=f"{settings.description} refit"), on_epoch)
+                          replace(settings, description=f"{settings.description} refit"), on_epoch, prefetch)
     return Fitted(head, grid[best], selection, loss)
 
 

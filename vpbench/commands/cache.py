@@ -90,10 +90,11 @@ def _check_groups(cache, prefixes: list[str]) -> None:
                                "digest from `vpbench cache info`")
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, flag: str = "--max-size") -> int:
+    """Bytes of a size such as ``500M``, ``50G`` or ``1.5T`` (decimal units); the error names ``flag``."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgtKMGT]?)i?[bB]?\s*", text)
     if not match:
-        raise VpbenchError(f"--max-size {text!r}: expected a size such as 500M, 50G or 1T")
+        raise VpbenchError(f"{flag} {text!r}: expected a size such as 500M, 50G or 1T")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 

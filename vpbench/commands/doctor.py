@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vpbench.assets import Asset, task_assets
+from vpbench.commands.cache import parse_size
 from vpbench.commands.run import _pairs, resolve_data_root, resolve_user_files
 from vpbench.console import plain
 from vpbench.datasets import DatasetSplit, read_split
@@ -49,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="family options that name assets: tokenizer=SOURCE, lm=PATH_OR_HUB_ID")
     parser.add_argument("--tiny", action="store_true", help="write the task's tiny subset first and check that")
     parser.add_argument("--seed", type=int, default=0, help="seed of the tiny subset and of the decode sample")
+    parser.add_argument("--feature-budget", default=None, metavar="BYTES",
+                        help="the run's feature budget (default 500G): the estimate says which training mode a "
+                             "probe run would take under it")
     parser.add_argument("--json", action="store_true", help="machine-readable report on stdout")
 
 
@@ -73,6 +77,8 @@ class TaskReport:
     splits: list[SplitReport] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     assets: list[dict] = field(default_factory=list)
+    cache_estimate: dict | None = None
+    """A probe task's feature cache estimate and the training mode it implies (``train_mode.TrainMode.record``)."""
 
     @property
     def can_run(self) -> bool:
@@ -85,6 +91,7 @@ class TaskReport:
 def run(args: argparse.Namespace) -> int:
     reports = []
     options = _pairs(args.option, "--option")
+    budget = None if args.feature_budget is None else parse_size(args.feature_budget, "--feature-budget")
     for task in load_registry().resolve(args.task):
         effective = task.for_tiny() if args.tiny else task
         try:
@@ -93,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
             report = TaskReport(task=task.name, data_dir="")
             report.problem("error", None, str(error))
             check_assets(report, effective, model=args.model, options=options, user_files={}, tiny=args.tiny)
+            estimate_cache(report, effective, args.model or effective.model, budget)
             reports.append(report)
             continue
         report = check_task(effective, data_root, user_files, decode=args.decode, seed=args.seed, tiny=args.tiny)
         check_assets(report, effective, model=args.model, options=options, user_files=user_files, tiny=args.tiny)
+        estimate_cache(report, effective, args.model or effective.model, budget)
         reports.append(report)
     if args.json:
         print(json.dumps([{**asdict(r), "can_run": r.can_run} for r in reports], indent=2))
@@ -133,6 +142,32 @@ def check_assets(report: TaskReport, task: TaskConfig, *, model: str | None, opt
         if asset.present:
             continue
         report.problem(*_missing_asset(asset))
+
+
+def estimate_cache(report: TaskReport, task: TaskConfig, model: str, budget: int | None) -> None:
+    """A probe task's feature cache estimate (:mod:`vpbench.families.train_mode`) and the mode it implies.
+
+    Items are the videos found per split, or the official counts where none is on disk. Only known
+    VideoPrism names are estimated without loading weights; another encoder gets a note.
+    """
+    from vpbench.families import train_mode
+
+    if task.family != "probe":
+        return
+    card = train_mode.zoo_card(model)
+    if card is None:
+        report.cache_estimate = {"model": model, "note": "no estimate: only known VideoPrism names are estimated "
+                                                         "without loading weights (a run records its own)"}
+        return
+    counts, source = {}, {}
+    official = task.dataset.get("official_counts", {})
+    for role in ("train", "eval"):
+        name = task.dataset.get(f"{role}_split")
+        found = next((s.videos_found for s in report.splits if s.split == name), 0)
+        counts[role] = found or official.get(name, 0)
+        source[role] = "videos found" if found else "official count"
+    mode = train_mode.choose(None, train_mode.estimate_cache(task, counts, card), budget)
+    report.cache_estimate = {**mode.record(), "model": model, "items_from": source}
 
 
 def _missing_asset(asset: Asset) -> tuple[str, str | None, str]:
@@ -223,8 +258,30 @@ def _print(reports: list[TaskReport]) -> None:
             style = "bold red" if p["severity"] == "error" else "yellow"
             console.print(f"  [{style}]{p['severity']}[/] {p['split']}: {plain(p['message'])}", highlight=False,
                           soft_wrap=True)
+        if report.cache_estimate:
+            _print_estimate(console, report)
         verdict = "[green]ready to run[/]" if report.can_run else "[bold red]cannot run[/]"
         console.print(f"  {report.task}: {verdict}" + ("" if report.problems else " (no problem found)"))
+
+
+def _print_estimate(console, report: TaskReport) -> None:
+    from vpbench.families.train_mode import format_bytes
+
+    estimate = report.cache_estimate
+    if "note" in estimate:
+        console.print(plain(f"  feature cache of a cached run on {estimate['model']}: {estimate['note']}"),
+                      highlight=False, soft_wrap=True)
+        return
+    cache = estimate["cache_estimate"]
+    parts = ", ".join(f"{s['role']} {s['items']} items ({estimate['items_from'][s['role']]}) x {s['views']} views"
+                      for s in cache["splits"])
+    shape = "x".join(str(d) for d in cache["view_shape"])
+    console.print(plain(f"  feature cache of a cached run on {estimate['model']}: {format_bytes(cache['bytes'])} "
+                        f"({parts}; {cache['layout']} {shape} {cache['dtype']} = "
+                        f"{format_bytes(cache['splits'][0]['bytes_per_view'])} a view)"), highlight=False,
+                  soft_wrap=True)
+    console.print(plain(f"  training mode: {estimate['mode']} ({estimate['reason']})"), highlight=False,
+                  soft_wrap=True)
 
 
 def _print_assets(console, report: TaskReport) -> None:

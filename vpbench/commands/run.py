@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from vpbench.commands.cache import parse_size
 from vpbench.commands.options import integer
 from vpbench.console import plain, print_error, stderr_console
 from vpbench.errors import VpbenchError
@@ -48,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $VPBENCH_CACHE)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
+    parser.add_argument("--train-mode", choices=("cached", "streaming"), default=None,
+                        help="how a probe head trains: on cached features, or with the frozen encoder in the loop "
+                             "(decode, augment, encode every epoch; nothing cached). Default: streaming when the "
+                             "cache a cached run needs is above --feature-budget")
+    parser.add_argument("--feature-budget", default=None, metavar="BYTES",
+                        help="largest feature cache a run may build, e.g. 500G (default 500G); `vpbench doctor` "
+                             "prints each task's estimate")
     parser.add_argument("--json", action="store_true", help="print the result JSON paths as JSON")
 
 
@@ -62,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
         if lacking:
             raise VpbenchError(f"--variant {args.variant}: not a variant of {', '.join(lacking)} "
                                f"(`vpbench show TASK` lists a task's variants)")
+    budget = None if args.feature_budget is None else parse_size(args.feature_budget, "--feature-budget")
+    if args.train_mode is not None:
+        others = [task.name for task in tasks if task.family != "probe"]
+        if others:
+            raise VpbenchError(f"--train-mode {args.train_mode}: only probe tasks choose how their head trains; "
+                               f"not {', '.join(others)}")
+    device, rank = _join_ranks(args.device)
     written, failed = [], []
     for task in tasks:
         started = time.perf_counter()
@@ -73,12 +88,15 @@ def run(args: argparse.Namespace) -> int:
                 model=args.model or effective.model,
                 seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=resolve_user_files(effective, args),
                 cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
-                device=args.device or _default_device(), strict=args.strict, options=_pairs(args.option, "--option"),
+                device=device, strict=args.strict, options=_pairs(args.option, "--option"),
+                train_mode=args.train_mode, feature_budget=budget,
             )
             console.rule(f"[bold]{task.name}[/] ({task.family})")
             record = run_task(effective, context)
             record.timings_s.setdefault("total", round(time.perf_counter() - started, 3))
             result = build_result(effective, record, seed=args.seed, tiny=args.tiny)
+            if rank:  # under torchrun every rank ran the task on its shard; rank 0 writes the result
+                continue
             list_left_out(result, args.output)
             path = write_result(args.output, result)
         except VpbenchError as error:
@@ -93,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         written.append(str(path))
         _print_summary(console, task, result, path)
-    if args.json:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from vpbench.features import distributed
+
+        distributed.finish(ok=not failed)
+    if args.json and not rank:
         import json
 
         print(json.dumps({"results": written, "failed": failed}, indent=2))
@@ -190,6 +212,18 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
             raise VpbenchError(f"{flag} '{item}': expected KEY=VALUE")
         out[key] = value
     return out
+
+
+def _join_ranks(device: str | None) -> tuple[str, int]:
+    """(device, rank). Under torchrun (WORLD_SIZE > 1) this process joins the group first: extraction
+    shards its clips over the ranks, a streaming probe its batches (gradients averaged) and its
+    evaluation items. Only rank 0 writes results."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device or _default_device(), 0
+    from vpbench.features import distributed
+
+    device = distributed.init_from_env(device or "auto")
+    return device, distributed.rank_and_world()[0]
 
 
 def _default_device() -> str:

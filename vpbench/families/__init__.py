@@ -32,6 +32,10 @@ class RunContext:
     strict: bool = False
     options: dict[str, str] = field(default_factory=dict)
     """Free-form ``--option KEY=VALUE`` settings a family documents (e.g. ``lm=PATH``)."""
+    train_mode: str | None = None
+    """``--train-mode``: ``cached`` or ``streaming`` forces how a probe head trains; None: by the feature budget."""
+    feature_budget: int | None = None
+    """``--feature-budget`` in bytes: above it a probe trains in streaming mode (None: the default budget)."""
 
 
 def family_module(family: str):

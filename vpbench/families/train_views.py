@@ -55,13 +55,7 @@ def prepare_train_views(log: RunLog, context: RunContext, task: TaskConfig, mode
                         views: int, *, name: str = "train") -> Prepared:
     """Features of ``views`` augmented views of every sample; the table's row ``i * views + v`` is
     view ``v`` of ``samples[i]``. A sample loses all its views if any of them failed to decode."""
-    from vpbench.features import WorkItem
-    from vpbench.video import AugmentedView
-
-    items = [[WorkItem(item_id=f"{loaded.role}/{s.sample_id}#view{v}", path=str(s.video_path),
-                       clip_span_s=s.clip_span_s, frame_span=s.frame_span, fps=s.meta.get("fps"),
-                       augment=AugmentedView(stream=s.sample_id, index=v)) for v in range(views)]
-             for s in loaded.samples]
+    items = [[view_item(s, loaded.role, v) for v in range(views)] for s in loaded.samples]
     result = extract(log, context, task, model, [item for per_sample in items for item in per_sample],
                      training_spec(task), name=name, role=loaded.role)
     kept = [(sample, per_sample) for sample, per_sample in zip(loaded.samples, items)
@@ -69,6 +63,16 @@ def prepare_train_views(log: RunLog, context: RunContext, task: TaskConfig, mode
     ids = [item.item_id for _, per_sample in kept for item in per_sample]
     return Prepared(samples=[s for s, _ in kept], table=FeatureTable(result.features, ids, view=0),
                     extraction=result)
+
+
+def view_item(sample: Any, role: str, view: int):
+    """The :class:`~vpbench.features.WorkItem` of augmented view ``view`` of ``sample`` (cached or streamed)."""
+    from vpbench.features import WorkItem
+    from vpbench.video import AugmentedView
+
+    return WorkItem(item_id=f"{role}/{sample.sample_id}#view{view}", path=str(sample.video_path),
+                    clip_span_s=sample.clip_span_s, frame_span=sample.frame_span, fps=sample.meta.get("fps"),
+                    augment=AugmentedView(stream=sample.sample_id, index=view))
 
 
 def view_loader(table: FeatureTable, views: int):

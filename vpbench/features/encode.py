@@ -77,19 +77,36 @@ class ClipEncoder:
         self.input_dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
 
     def __call__(self, clips):
+        """Features ``[B, ...]`` in the storage dtype, on the CPU: what the cache stores."""
+        return self.on_device(clips).to(self.storage_dtype).cpu()
+
+    def on_device(self, clips, *, autocast: bool = False):
+        """Float32 features ``[B, ...]`` left on the encoder's device, computed without gradients.
+
+        A streaming training loop feeds them straight to a head (they are plain tensors, not
+        inference-mode ones, so autograd may save them). ``autocast``: bf16 autocast on CUDA (a
+        streaming run's choice; cached features are computed in the encoder's own precision).
+        """
+        import contextlib
+
         import torch
 
         if self.device.type == "cuda":
             clips = clips.pin_memory()
         clips = clips.to(self.device, non_blocking=True)
-        with torch.inference_mode():
+        amp = (torch.autocast("cuda", dtype=torch.bfloat16) if autocast and self.device.type == "cuda"
+               else contextlib.nullcontext())
+        with torch.no_grad(), amp:
             if self.card is None:
                 output = self.model.encode_video(clips.to(self.input_dtype).div_(255.0), **self.encode_kwargs)
             else:
                 video = self.card.preprocessing(clips, self.input_dtype)
                 method = self.model.video_embedding if self.layout == "embedding" else self.model.video_tokens
                 output = method(video, **self.encode_kwargs)
-        return self.reduce(output).to(self.storage_dtype).cpu()
+            features = self.reduce(output)
+        # An encoder that runs under inference_mode itself (the transformers backends) returns tensors
+        # autograd may not save; a copy made here is a plain one.
+        return features.clone() if features.is_inference() else features
 
     def clip_shape(self, spec) -> tuple[int, ...]:
         """The shape of one clip's features, found by encoding one blank clip (what a cached entry
