@@ -293,12 +293,16 @@ def train_heads(
     loss_fn: Callable[[nn.Module, Any], Tensor],
     settings: LoopSettings,
     on_epoch: Callable[[int], None] | None = None,
+    order: Callable[[list[int], torch.Generator], list[int]] | None = None,
 ) -> list[float]:
     """Train every head on ``indices`` in one pass per epoch; return each head's last-epoch mean loss.
 
     All heads see the same batches in the same order (one seeded shuffle per epoch), so a grid
     costs one feature read per batch, not one per head. Each head has its own AdamW and schedule.
     ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views).
+    ``order(indices, generator)`` returns the epoch's items in the order to train on them (a
+    sharded store's windowed shuffle, so an epoch reads the store sequentially); default a
+    seeded permutation.
     """
     if len(heads) != len(hparams):
         raise ValueError("one HParams per head is required")
@@ -325,10 +329,11 @@ def train_heads(
     for epoch in epochs:
         if on_epoch is not None:
             on_epoch(epoch)
-        order = torch.randperm(len(indices), generator=generator).tolist()
+        epoch_items = ([indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
+                       if order is None else order(indices, generator))
         sums = [0.0] * len(heads)
-        for start in range(0, len(order), settings.batch_size):
-            batch = load_batch([indices[i] for i in order[start:start + settings.batch_size]])
+        for start in range(0, len(epoch_items), settings.batch_size):
+            batch = load_batch(epoch_items[start:start + settings.batch_size])
             for k, (head, optimizer, scheduler) in enumerate(zip(heads, optimizers, schedulers)):
                 loss = loss_fn(head, batch)
                 optimizer.zero_grad(set_to_none=True)
@@ -404,13 +409,14 @@ def fit_with_selection(
     refit: bool = True,
     strata: Sequence[Any] | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    order: Callable[[list[int], torch.Generator], list[int]] | None = None,
 ) -> Fitted:
     """Choose a grid point on a held-out part of the training items, then train the final head.
 
     ``make_head`` must build a fresh head; it is called under ``torch.manual_seed(settings.seed)``
     so every head of the grid (and the refit) starts from the same initial weights. ``score_fn(head,
     holdout_indices)`` returns a higher-is-better score. Ties go to the earlier grid point.
-    ``on_epoch`` is handed to every :func:`train_heads` call.
+    ``on_epoch`` and ``order`` are handed to every :func:`train_heads` call.
     """
     grid = list(grid)
     if not grid:
@@ -423,13 +429,13 @@ def fit_with_selection(
     all_items = list(range(num_items))
     if len(grid) == 1:
         head = fresh()
-        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch)
+        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch, order)
         return Fitted(head, grid[0], {"grid": [grid[0].as_dict()], "rule": "single setting: nothing to select",
                                       "selected": grid[0].as_dict()}, loss)
     fit_items, holdout_items = split_holdout(num_items, holdout_fraction, settings.seed, strata)
     heads = [fresh() for _ in grid]
     losses = train_heads(heads, grid, fit_items, load_batch, loss_fn,
-                         replace(settings, description=f"{settings.description} grid"), on_epoch)
+                         replace(settings, description=f"{settings.description} grid"), on_epoch, order)
     scores = []
     for head in heads:
         with torch.no_grad():
@@ -452,7 +458,7 @@ def fit_with_selection(
         return Fitted(heads[best], grid[best], selection, losses[best])
     head = fresh()
     (loss,) = train_heads([head], [grid[best]], all_items, load_batch, loss_fn,
-                          replace(settings, description=f"{settings.description} refit"), on_epoch)
+                          replace(settings, description=f"{settings.description} refit"), on_epoch, order)
     return Fitted(head, grid[best], selection, loss)
 
 
