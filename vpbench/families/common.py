@@ -338,6 +338,11 @@ class FeatureTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the table was small enough to be held in memory (else it is read per batch)."""
+        return self._memory is not None
+
     def _item(self, position: int) -> np.ndarray:
         array = np.asarray(self.features[self.ids[position]], dtype=np.float32)
         return array if self.view is None else array[self.view]

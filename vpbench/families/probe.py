@@ -11,6 +11,9 @@ Single-label tasks score top-1/top-5 (and macro accuracy, KABR); multi-label tas
 the science sets; ``adapter.multilabel``) score the Charades-convention mAP, over the classes the
 metric keeps (``options.exclude_classes`` removes e.g. the background behaviour).
 
+``--option memory_budget=8G`` bounds the memory evaluation uses (default 4G): eval views go
+through the head in batches sized to it, never as one tensor of all views; scores do not depend on it.
+
 ``--option shuffle_train_labels=true`` permutes the training labels (seeded) before training:
 the label-permutation control. Its score should sit at chance; the result says it was run.
 This module must never train on, or choose a setting with, evaluation-split labels.
@@ -22,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from vpbench.adapters.classification import ProbeSpec, fit_probe, predict_probe, probe_spec
+from vpbench.adapters.classification import (DEFAULT_MEMORY_BUDGET, ProbeSpec, fit_probe, predict_probe,
+                                             probe_spec)
 from vpbench.errors import VpbenchError
+from vpbench.features.store import StoreTable
 from vpbench.families import RunContext, train_views
-from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, load_encoder, model_info, output_path,
-                                     prepare_features, read_splits, sampling_spec, score_metrics,
+from vpbench.families.common import (LoadedSplit, Prepared, RunLog, class_list_sha256, load_encoder, model_info,
+                                     output_path, prepare_features, read_splits, sampling_spec, score_metrics,
                                      seed_everything, shuffle_requested, write_csv)
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
@@ -61,10 +66,23 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         log.note("CONTROL RUN: training labels were randomly permuted (--option shuffle_train_labels=true); "
                  "the score measures chance, not the encoder")
 
+    budget = memory_budget(context)
+    table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget)
+    order = None
+    if isinstance(table, StoreTable):
+        per_item = max(views, 1)
+        order = lambda items, chosen, generator: table.epoch_order(  # noqa: E731
+            items, [i * per_item + int(chosen[i]) for i in items], generator)
     with log.stage("adapter"):
-        fitted = fit_probe(spec, train_views.view_loader(train_features.table, max(views, 1)), labels,
-                           train_features.table.item_shape[-1], views=max(views, 1))
-        scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table))
+        fitted = fit_probe(spec, train_views.view_loader(table, max(views, 1)), labels, table.item_shape[-1],
+                           views=max(views, 1), memory_bytes=budget, order=order)
+        scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table),
+                               memory_bytes=budget)
+    if isinstance(table, StoreTable):
+        log.extra["train_feature_store"] = {"path": str(table.reader.store.root), "rows": len(table),
+                                            "bytes": table.reader.store.nbytes,
+                                            "shards": len(table.reader.store.shards),
+                                            "bytes_read": table.reader.bytes_read, "reads": table.reader.reads}
     log.counts["train_items"] = len(labels)
     log.counts["train_views"] = max(views, 1)
     log.evaluated(len(eval_features.samples))
@@ -81,6 +99,65 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context, views))
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
+
+
+MEMORY_OPTION = "memory_budget"
+STORE_OPTION = "feature_store"
+STORE_CHOICES = ("auto", "sharded", "cache")
+
+
+def memory_budget(context: RunContext) -> int:
+    """``--option memory_budget=SIZE`` (``500M``, ``8G``): the memory evaluation may use, in bytes."""
+    from vpbench.commands.cache import parse_size
+
+    text = context.options.get(MEMORY_OPTION)
+    if text is None:
+        return DEFAULT_MEMORY_BUDGET
+    try:
+        return parse_size(str(text))
+    except VpbenchError:
+        raise VpbenchError(f"--option {MEMORY_OPTION}={text!r}: expected a size such as 500M or 8G") from None
+
+
+def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: Prepared, views: int, seed: int,
+                 memory_bytes: int):
+    """The training table: in memory when it fits, else a sharded store (``--option feature_store``:
+    ``auto``, ``sharded`` to force the store, ``cache`` to read the cache entry by entry).
+
+    The store's rows are in the order epochs read them: section ``s`` holds, for every item (in a
+    seeded random order), the view :class:`ViewSchedule` gives it at epoch ``s``; so an epoch is one
+    section, read sequentially in blocks shuffled within windows.
+    """
+    from vpbench.adapters.training import ViewSchedule
+    from vpbench.features import FeatureCache
+    from vpbench.features.store import StoreError, build_store, open_store, store_digest
+
+    choice = context.options.get(STORE_OPTION, "auto")
+    if choice not in STORE_CHOICES:
+        raise VpbenchError(f"--option {STORE_OPTION}={choice!r}: expected one of {', '.join(STORE_CHOICES)}")
+    table = prepared.table
+    if choice == "cache" or (choice == "auto" and table.in_memory):
+        return table
+    count = len(prepared.samples)
+    schedule = ViewSchedule(count, views, seed)
+    shuffled = np.random.default_rng([seed, 5003]).permutation(count)
+    positions = np.concatenate([shuffled * views + schedule.at(section)[shuffled] for section in range(views)])
+    ids = [table.ids[p] for p in positions]
+    features = prepared.extraction.features
+    dtype = task.features.get("dtype", "float32")
+    digest = store_digest([dtype, *([i, features.entry_key(i)] for i in ids)])
+    root = FeatureCache(context.cache_dir).root / "stores" / digest[:32]
+    with log.stage("feature store"):
+        try:
+            store = open_store(root)
+        except StoreError as error:
+            log.note(f"rebuilding the training feature store: {error}")
+            store = None
+        if store is None:
+            store = build_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
+    row_of = np.empty(len(positions), dtype=np.int64)
+    row_of[positions] = np.arange(len(positions))
+    return StoreTable(store, row_of, memory_bytes=memory_bytes)
 
 
 def _class_names(task: TaskConfig, splits: dict[str, LoadedSplit]) -> list[str]:
