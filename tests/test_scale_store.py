@@ -155,3 +155,33 @@ def test_probe_trains_from_the_sharded_store_in_a_small_memory_budget(tmp_path, 
     again = run_tiny("diving48-probe", tmp_path, capsys, "feature_store=sharded", "memory_budget=64k")
     assert again["extra"]["train_feature_store"]["path"] == store["path"]  # the store is reused
     assert again["scores"] == result["scores"]
+
+
+# ----------------------------------------------------------------------------- compact layouts
+
+
+def test_view_sizes_follow_the_encoder_grid_and_heads_take_only_layouts_they_can_read():
+    from vpbench.errors import RegistryError
+    from vpbench.features.layouts import check_head_layout, view_bytes
+
+    grid = (16, 16, 16)  # 16 frames at 288 px, 18-px patches: k400-probe on VideoPrism-B and -L
+    assert view_bytes("tokens", "bfloat16", grid, 768) == 4096 * 768 * 2 == 6_291_456
+    assert view_bytes("frame_pooled", "bfloat16", grid, 1024) == 16 * 1024 * 2
+    assert view_bytes("global", "float32", grid, 768) == 768 * 4
+    assert check_head_layout("map", "tokens", "t") and not check_head_layout("map", "frame_pooled", "t")
+    assert check_head_layout("linear", "global", "t")  # a linear head averages the tokens anyway
+    with pytest.raises(RegistryError, match="'global' cannot feed a 'map' head"):
+        check_head_layout("map", "global", "tasks/x.yaml")
+    with pytest.raises(RegistryError, match="features.dtype 'int8'"):
+        view_bytes("tokens", "int8", grid, 768)
+
+
+def test_the_frame_pooled_variant_is_a_declared_deviation_and_the_default_stays_tokens():
+    from vpbench.registry import load_registry
+
+    task = load_registry().task("k400-probe")
+    assert task.features["layout"] == "tokens"
+    pooled = task.with_variant("frame-pooled")
+    assert pooled.features["layout"] == "frame_pooled"
+    assert "compact-layout" in {d["id"] for d in pooled.protocol_record()["deviations"]}
+    assert "compact-layout" not in {d["id"] for d in task.protocol_record()["deviations"]}

@@ -28,6 +28,7 @@ import numpy as np
 from vpbench.adapters.classification import (DEFAULT_MEMORY_BUDGET, ProbeSpec, fit_probe, predict_probe,
                                              probe_spec)
 from vpbench.errors import VpbenchError
+from vpbench.features.layouts import COMPACT_DEVIATION, check_head_layout, compact_deviation_text
 from vpbench.features.store import StoreTable
 from vpbench.families import RunContext, train_views
 from vpbench.families.common import (LoadedSplit, Prepared, RunLog, class_list_sha256, load_encoder, model_info,
@@ -43,6 +44,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     splits = read_splits(task, context, log)
     class_names = _class_names(task, splits)
     spec = probe_spec(task.adapter, len(class_names), seed=context.seed, device=context.device)
+    _check_layout(task, spec, log)
     train = _labelled(splits["train"], spec, log)
     evaluation = _labelled(splits["eval"], spec, log)
 
@@ -117,6 +119,16 @@ def memory_budget(context: RunContext) -> int:
         return parse_size(str(text))
     except VpbenchError:
         raise VpbenchError(f"--option {MEMORY_OPTION}={text!r}: expected a size such as 500M or 8G") from None
+
+
+def _check_layout(task: TaskConfig, spec: ProbeSpec, log: RunLog) -> None:
+    """A compact layout the head cannot take is an error; one that changes what the head sees is a
+    deviation (the ``frame-pooled`` variant declares it; a layout set another way records it here)."""
+    layout = task.features.get("layout", "tokens")
+    if check_head_layout(spec.head_type, layout, f"{task.source}"):
+        return
+    if COMPACT_DEVIATION not in {d["id"] for d in task.protocol_record()["deviations"]}:
+        log.deviation(COMPACT_DEVIATION, compact_deviation_text(spec.head_type, layout))
 
 
 def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: Prepared, views: int, seed: int,
