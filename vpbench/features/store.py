@@ -254,7 +254,8 @@ class StoreTable:
     def __init__(self, store: FeatureStore, row_of: np.ndarray, *, memory_bytes: int,
                  block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
         # Half the budget is one shuffle window, the other half the blocks of the window before it
-        # (a batch can straddle two windows).
+        # (a batch can straddle two windows); a small budget gets smaller blocks, not more memory.
+        block_bytes = min(block_bytes, max(store.row_bytes, memory_bytes // 4))
         self.window_blocks = max(1, memory_bytes // (2 * block_bytes))
         self.reader = StoreReader(store, block_bytes=block_bytes, cache_blocks=2 * self.window_blocks)
         self.row_of = np.asarray(row_of)
