@@ -151,10 +151,12 @@ def open_store(root: str | os.PathLike, *, verify: bool = True) -> FeatureStore 
 
 
 class StoreReader:
-    """Rows of a store as float32, read in whole blocks; ``bytes_read`` / ``reads`` count the disk side.
+    """Rows of a store as float32; ``bytes_read`` / ``reads`` count the disk side.
 
-    ``cache_blocks`` blocks stay in memory (least recently used dropped first): with the rows in
-    :func:`window_order`, an epoch reads every block it needs once.
+    Rows of a :meth:`plan` (an epoch in :func:`window_order`) are read in whole blocks, and
+    ``cache_blocks`` blocks stay in memory (least recently used dropped first), so an epoch reads
+    every block it needs once. A row outside the plan (scoring held-out items after training) is
+    read alone: a scattered read must not pull in a block it uses one row of.
     """
 
     def __init__(self, store: FeatureStore, *, block_bytes: int = DEFAULT_BLOCK_BYTES, cache_blocks: int = 16):
@@ -164,6 +166,7 @@ class StoreReader:
         self._shards = [_open_shard(store.root / s.file) for s in store.shards]
         self._starts = np.asarray(store.shard_starts() + [len(store.ids)])
         self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._pending: dict[tuple[int, int], int] = {}  # planned block -> rows of the plan still to serve
         self.bytes_read = 0
         self.reads = 0
 
@@ -172,34 +175,54 @@ class StoreReader:
         shard = int(np.searchsorted(self._starts, row, side="right")) - 1
         return shard, (row - int(self._starts[shard])) // self.block_rows
 
+    def plan(self, rows: Iterable[int]) -> None:
+        """The rows the next reads will ask for (one epoch): their blocks are read whole."""
+        self._pending = {}
+        for row in rows:
+            key = self.block_of(int(row))
+            self._pending[key] = self._pending.get(key, 0) + 1
+
     def rows(self, rows: Sequence[int]) -> np.ndarray:
         out = np.empty((len(rows), *self.store.item_shape), dtype=np.float32)
         for k, row in enumerate(rows):
-            shard, block = self.block_of(int(row))
-            out[k] = self._block(shard, block)[int(row) - int(self._starts[shard]) - block * self.block_rows]
+            key = self.block_of(int(row))
+            offset = int(row) - int(self._starts[key[0]]) - key[1] * self.block_rows
+            if key in self._blocks:
+                self._blocks.move_to_end(key)
+                out[k] = self._blocks[key][offset]
+            elif key in self._pending:
+                out[k] = self._read_block(key)[offset]
+            else:
+                out[k] = from_storage(self._read(key[0], int(row) - int(self._starts[key[0]]), 1), self.store.dtype)[0]
+            if key in self._pending:
+                self._pending[key] -= 1
+                if not self._pending[key]:
+                    del self._pending[key]
         return out
 
-    def _block(self, shard: int, block: int) -> np.ndarray:
-        key = (shard, block)
-        if key in self._blocks:
-            self._blocks.move_to_end(key)
-            return self._blocks[key]
-        raw = np.array(self._shards[shard][block * self.block_rows:(block + 1) * self.block_rows])  # one read
-        self.bytes_read += raw.nbytes
-        self.reads += 1
-        self._blocks[key] = from_storage(raw, self.store.dtype)
+    def _read_block(self, key: tuple[int, int]) -> np.ndarray:
+        self._blocks[key] = from_storage(self._read(key[0], key[1] * self.block_rows, self.block_rows),
+                                         self.store.dtype)
         while len(self._blocks) > self.cache_blocks:
             self._blocks.popitem(last=False)
         return self._blocks[key]
+
+    def _read(self, shard: int, start: int, count: int) -> np.ndarray:
+        raw = np.array(self._shards[shard][start:start + count])  # one sequential read
+        self.bytes_read += raw.nbytes
+        self.reads += 1
+        return raw
 
 
 def window_order(items: Sequence[int], rows: Sequence[int], reader: StoreReader, generator,
                  window_blocks: int) -> list[int]:
     """``items`` (item ``items[k]`` reads store row ``rows[k]``) in an order that reads each block once:
-    blocks in a random order, items shuffled within each window of ``window_blocks`` blocks.
+    blocks in a random order, items shuffled within each window of ``window_blocks`` blocks; the
+    rows become the reader's :meth:`StoreReader.plan`.
     ``generator`` is a seeded ``torch.Generator``, so the order is reproducible."""
     import torch
 
+    reader.plan(rows)
     by_block: dict[tuple[int, int], list[int]] = {}
     for item, row in zip(items, rows):
         by_block.setdefault(reader.block_of(int(row)), []).append(item)
