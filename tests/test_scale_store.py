@@ -151,7 +151,8 @@ def test_an_epoch_in_window_order_reads_every_block_once_and_random_order_does_n
 def test_probe_trains_from_the_sharded_store_in_a_small_memory_budget(tmp_path, capsys):
     from test_family_probe_common import run_tiny
 
-    result = run_tiny("diving48-probe", tmp_path, capsys, "feature_store=sharded", "memory_budget=64k")
+    # 96 training rows of 16 kB do not fit 64 kB: the store is chosen, and evaluation runs in the same budget.
+    result = run_tiny("diving48-probe", tmp_path, capsys, "memory_budget=64k")
     chance = 100.0 / result["fingerprint"]["class_subset"]["num_classes"]
     assert result["scores"]["top1"] >= chance + 35, result["scores"]
     store = result["extra"]["train_feature_store"]

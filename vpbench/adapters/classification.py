@@ -45,7 +45,7 @@ HEAD_TYPES = ("map", "linear")
 PROBE_KEYS = ("heads", "hidden", "queries", "depth", "mlp", "dropout", "multilabel", "label_smoothing",
               "class_balanced", "loss", "eql_lambda", "classifier_l2", "refit")
 LOSSES = ("cross_entropy", "eql")
-DEFAULT_MEMORY_BUDGET = 4 << 30
+DEFAULT_MEMORY_BUDGET = 2 << 30
 # Memory one view costs while it is scored, in float32 copies of its features: the loaded batch,
 # its device copy, the head's LayerNorm output and a MAP head's keys and values.
 VIEW_MEMORY_FACTOR = 5

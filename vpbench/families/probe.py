@@ -11,8 +11,10 @@ Single-label tasks score top-1/top-5 (and macro accuracy, KABR); multi-label tas
 the science sets; ``adapter.multilabel``) score the Charades-convention mAP, over the classes the
 metric keeps (``options.exclude_classes`` removes e.g. the background behaviour).
 
-``--option memory_budget=8G`` bounds the memory evaluation uses (default 4G): eval views go
-through the head in batches sized to it, never as one tensor of all views; scores do not depend on it.
+``--option memory_budget=8G`` (default 2G) bounds the memory of each feature table and of evaluation:
+a table that fits is held in memory, a training table that does not is read from a sharded store
+(``--option feature_store``), and eval views go through the head in batches sized to it, never as
+one tensor of all views. Scores do not depend on it.
 
 ``--option shuffle_train_labels=true`` permutes the training labels (seeded) before training:
 the label-permutation control. Its score should sit at chance; the result says it was run.
@@ -48,16 +50,18 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     train = _labelled(splits["train"], spec, log)
     evaluation = _labelled(splits["eval"], spec, log)
 
+    budget = memory_budget(context)
     model = load_encoder(context, log)
     views = train_views.view_count(task)
     if views:
         train_views.note_cached_views(log, views, spec.loop.epochs)
-        train_features = train_views.prepare_train_views(log, context, task, model, train, views)
+        train_features = train_views.prepare_train_views(log, context, task, model, train, views,
+                                                         memory_bytes=budget)
     else:
         train_features = prepare_features(log, context, task, model, train, sampling_spec(task, views=False),
-                                          name="train", view=0)
+                                          name="train", view=0, memory_bytes=budget)
     eval_features = prepare_features(log, context, task, model, evaluation, sampling_spec(task), name="eval",
-                                     view=None)
+                                     view=None, memory_bytes=budget)
     if not len(train_features.table) or not len(eval_features.table):
         which = "training" if not len(train_features.table) else "evaluation"
         raise VpbenchError(f"{task.name}: no features for the {which} split (every video was skipped; see the "
@@ -68,7 +72,6 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         log.note("CONTROL RUN: training labels were randomly permuted (--option shuffle_train_labels=true); "
                  "the score measures chance, not the encoder")
 
-    budget = memory_budget(context)
     table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget)
     order = None
     if isinstance(table, StoreTable):
