@@ -170,39 +170,42 @@ class StoreReader:
         self.bytes_read = 0
         self.reads = 0
 
-    def block_of(self, row: int) -> tuple[int, int]:
-        """(shard, block within the shard) of a row."""
-        shard = int(np.searchsorted(self._starts, row, side="right")) - 1
-        return shard, (row - int(self._starts[shard])) // self.block_rows
+    def locate(self, rows: Sequence[int]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """(shard, block within the shard) of each row, and each row's index within its shard."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        shards = np.searchsorted(self._starts, rows, side="right") - 1
+        local = rows - self._starts[shards]
+        return list(zip(shards.tolist(), (local // self.block_rows).tolist())), local
 
-    def plan(self, rows: Iterable[int]) -> None:
+    def plan(self, rows: Sequence[int]) -> None:
         """The rows the next reads will ask for (one epoch): their blocks are read whole."""
         self._pending = {}
-        for row in rows:
-            key = self.block_of(int(row))
+        for key in self.locate(rows)[0]:
             self._pending[key] = self._pending.get(key, 0) + 1
 
     def rows(self, rows: Sequence[int]) -> np.ndarray:
-        out = np.empty((len(rows), *self.store.item_shape), dtype=np.float32)
-        for k, row in enumerate(rows):
-            key = self.block_of(int(row))
-            offset = int(row) - int(self._starts[key[0]]) - key[1] * self.block_rows
+        keys, local = self.locate(rows)
+        out = np.empty((len(keys), *self.store.item_shape), dtype=np.float32)
+        grouped: dict[tuple[int, int], list[int]] = {}
+        for k, key in enumerate(keys):
+            grouped.setdefault(key, []).append(k)
+        for key, positions in grouped.items():
             if key in self._blocks:
                 self._blocks.move_to_end(key)
-                out[k] = self._blocks[key][offset]
+                raw = self._blocks[key][local[positions] - key[1] * self.block_rows]
             elif key in self._pending:
-                out[k] = self._read_block(key)[offset]
+                raw = self._read_block(key)[local[positions] - key[1] * self.block_rows]
             else:
-                out[k] = from_storage(self._read(key[0], int(row) - int(self._starts[key[0]]), 1), self.store.dtype)[0]
+                raw = np.concatenate([self._read(key[0], int(local[k]), 1) for k in positions])
+            out[positions] = from_storage(raw, self.store.dtype)
             if key in self._pending:
-                self._pending[key] -= 1
-                if not self._pending[key]:
+                self._pending[key] -= len(positions)
+                if self._pending[key] <= 0:
                     del self._pending[key]
         return out
 
     def _read_block(self, key: tuple[int, int]) -> np.ndarray:
-        self._blocks[key] = from_storage(self._read(key[0], key[1] * self.block_rows, self.block_rows),
-                                         self.store.dtype)
+        self._blocks[key] = self._read(key[0], key[1] * self.block_rows, self.block_rows)  # kept as stored
         while len(self._blocks) > self.cache_blocks:
             self._blocks.popitem(last=False)
         return self._blocks[key]
@@ -224,8 +227,8 @@ def window_order(items: Sequence[int], rows: Sequence[int], reader: StoreReader,
 
     reader.plan(rows)
     by_block: dict[tuple[int, int], list[int]] = {}
-    for item, row in zip(items, rows):
-        by_block.setdefault(reader.block_of(int(row)), []).append(item)
+    for item, key in zip(items, reader.locate(rows)[0]):
+        by_block.setdefault(key, []).append(item)
     blocks = sorted(by_block)
     blocks = [blocks[k] for k in torch.randperm(len(blocks), generator=generator).tolist()]
     ordered: list[int] = []
