@@ -161,6 +161,10 @@ def test_probe_trains_from_the_sharded_store_in_a_small_memory_budget(tmp_path, 
     # reads each of its rows once, plus the held-out scoring (2 heads x 5 items x 2 views).
     row = store["bytes"] // store["rows"]
     assert store["reads"] == 60 * 43 + 60 * 48 + 2 * 5 * 2 and store["bytes_read"] == store["reads"] * row
+    assert store["epochs"] == 120 and store["bytes_read_per_epoch"] == {"min": 43 * row, "max": 48 * row}
+    assert store["scattered_bytes_read"] == 2 * 5 * 2 * row
+    # The order changes the trained head, so the result says how the store ordered the epochs.
+    assert "shuffled within windows" in result["fingerprint"]["adapter"]["train_order"]
     again = run_tiny("diving48-probe", tmp_path, capsys, "feature_store=sharded", "memory_budget=64k")
     assert again["extra"]["train_feature_store"]["path"] == store["path"]  # the store is reused
     assert again["scores"] == result["scores"]

@@ -84,10 +84,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table),
                                memory_bytes=budget)
     if isinstance(table, StoreTable):
-        log.extra["train_feature_store"] = {"path": str(table.reader.store.root), "rows": len(table),
-                                            "bytes": table.reader.store.nbytes,
-                                            "shards": len(table.reader.store.shards),
-                                            "bytes_read": table.reader.bytes_read, "reads": table.reader.reads}
+        log.extra["train_feature_store"] = table.read_record()
     log.counts["train_items"] = len(labels)
     log.counts["train_views"] = max(views, 1)
     log.evaluated(len(eval_features.samples))
@@ -100,8 +97,11 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                                            options=lambda metric: _metric_options(metric, class_names, log))
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
-               "final_train_loss": fitted.final_loss}
+               "final_train_loss": fitted.final_loss,
+               "train_order": table.order_record() if isinstance(table, StoreTable) else TRAIN_ORDER}
     log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context, views))
+    if isinstance(table, StoreTable):  # the order changes the trained head (runs held in memory keep their fingerprint)
+        log.fingerprint["adapter"]["train_order"] = adapter["train_order"]
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
 
@@ -109,6 +109,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
 MEMORY_OPTION = "memory_budget"
 STORE_OPTION = "feature_store"
 STORE_CHOICES = ("auto", "sharded", "cache")
+TRAIN_ORDER = "a seeded random permutation of the training items every epoch"
 
 
 def memory_budget(context: RunContext) -> int:

@@ -151,7 +151,8 @@ def open_store(root: str | os.PathLike, *, verify: bool = True) -> FeatureStore 
 
 
 class StoreReader:
-    """Rows of a store as float32; ``bytes_read`` / ``reads`` count the disk side.
+    """Rows of a store as float32; ``bytes_read`` / ``reads`` count the disk side, ``epoch_bytes``
+    the bytes of each plan's block reads and ``scattered_bytes`` those of rows read alone.
 
     Rows of a :meth:`plan` (an epoch in :func:`window_order`) are read in whole blocks, and
     ``cache_blocks`` blocks stay in memory (least recently used dropped first), so an epoch reads
@@ -169,6 +170,8 @@ class StoreReader:
         self._pending: dict[tuple[int, int], int] = {}  # planned block -> rows of the plan still to serve
         self.bytes_read = 0
         self.reads = 0
+        self.epoch_bytes: list[int] = []
+        self.scattered_bytes = 0
 
     def locate(self, rows: Sequence[int]) -> tuple[list[tuple[int, int]], np.ndarray]:
         """(shard, block within the shard) of each row, and each row's index within its shard."""
@@ -180,6 +183,7 @@ class StoreReader:
     def plan(self, rows: Sequence[int]) -> None:
         """The rows the next reads will ask for (one epoch): their blocks are read whole."""
         self._pending = {}
+        self.epoch_bytes.append(0)
         for key in self.locate(rows)[0]:
             self._pending[key] = self._pending.get(key, 0) + 1
 
@@ -194,9 +198,13 @@ class StoreReader:
                 self._blocks.move_to_end(key)
                 raw = self._blocks[key][local[positions] - key[1] * self.block_rows]
             elif key in self._pending:
+                before = self.bytes_read
                 raw = self._read_block(key)[local[positions] - key[1] * self.block_rows]
+                self.epoch_bytes[-1] += self.bytes_read - before
             else:
+                before = self.bytes_read
                 raw = np.concatenate([self._read(key[0], int(local[k]), 1) for k in positions])
+                self.scattered_bytes += self.bytes_read - before
             out[positions] = from_storage(raw, self.store.dtype)
             if key in self._pending:
                 self._pending[key] -= len(positions)
@@ -277,6 +285,9 @@ class StoreTable:
     ``row_of[p]``; called with positions it returns float32 torch rows (as a
     :class:`~vpbench.families.common.FeatureTable` does)."""
 
+    ORDER = ("blocks of {rows} consecutive store rows in a seeded random order, rows shuffled within windows of "
+             "{window} blocks (a shuffle buffer); store rows: each epoch's views, videos in a seeded random order")
+
     def __init__(self, store: FeatureStore, row_of: np.ndarray, *, memory_bytes: int,
                  block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
         # Half the budget is one shuffle window, the other half the blocks of the window before it
@@ -290,6 +301,20 @@ class StoreTable:
 
     def __len__(self) -> int:
         return len(self.row_of)
+
+    def order_record(self) -> str:
+        """How an epoch's items are ordered (it changes the trained head, so results say it)."""
+        return self.ORDER.format(rows=self.reader.block_rows, window=self.window_blocks)
+
+    def read_record(self) -> dict:
+        """What training read from the store, for the result."""
+        store, reader = self.reader.store, self.reader
+        return {"path": str(store.root), "rows": len(self), "bytes": store.nbytes, "shards": len(store.shards),
+                "block_rows": reader.block_rows, "window_blocks": self.window_blocks, "epochs": len(reader.epoch_bytes),
+                "bytes_read": reader.bytes_read, "reads": reader.reads,
+                "bytes_read_per_epoch": {"min": min(reader.epoch_bytes, default=0),
+                                         "max": max(reader.epoch_bytes, default=0)},
+                "scattered_bytes_read": reader.scattered_bytes}
 
     def __call__(self, positions: Sequence[int]):
         import torch
