@@ -198,3 +198,32 @@ def test_the_frame_pooled_variant_is_a_declared_deviation_and_the_default_stays_
     assert pooled.features["layout"] == "frame_pooled"
     assert "compact-layout" in {d["id"] for d in pooled.protocol_record()["deviations"]}
     assert "compact-layout" not in {d["id"] for d in task.protocol_record()["deviations"]}
+
+
+def test_ensure_store_builds_once_rebuilds_a_damaged_store_and_builders_take_turns(tmp_path):
+    import threading
+
+    from vpbench.features.store import ensure_store
+
+    rows = rows_of(6)
+    calls = []
+
+    def read(item_id):
+        calls.append(item_id)
+        return rows[item_id]
+
+    results = []
+    builders = [threading.Thread(target=lambda: results.append(ensure_store(tmp_path / "s", list(rows), read,
+                                                                            "float16", shard_bytes=48)))
+                for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    assert sorted(reason is None for _, reason in results) == [False, True]  # one built it, the other found it
+    assert len(calls) == 6  # every row read once, by the one builder
+    shard = tmp_path / "s" / "shard-00000.npy"
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")
+    store, reason = ensure_store(tmp_path / "s", list(rows), read, "float16", shard_bytes=48)
+    assert "shard-00000.npy: SHA-256 differs" in reason and store.ids == list(rows) and len(calls) == 12
+    assert ensure_store(tmp_path / "s", list(rows), read, "float16")[1] is None

@@ -146,7 +146,7 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
     """
     from vpbench.adapters.training import ViewSchedule
     from vpbench.features import FeatureCache
-    from vpbench.features.store import StoreError, build_store, open_store, store_digest
+    from vpbench.features.store import ensure_store, store_digest
 
     choice = context.options.get(STORE_OPTION, "auto")
     if choice not in STORE_CHOICES:
@@ -164,13 +164,9 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
     digest = store_digest([dtype, *([i, features.entry_key(i)] for i in ids)])
     root = FeatureCache(context.cache_dir).root / "stores" / digest[:32]
     with log.stage("feature store"):
-        try:
-            store = open_store(root)
-        except StoreError as error:
-            log.note(f"rebuilding the training feature store: {error}")
-            store = None
-        if store is None:
-            store = build_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
+        store, rebuilt = ensure_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
+    if rebuilt and rebuilt != "not built yet":
+        log.note(f"the training feature store {root} was rebuilt: {rebuilt}")
     row_of = np.empty(len(positions), dtype=np.int64)
     row_of[positions] = np.arange(len(positions))
     return StoreTable(store, row_of, memory_bytes=memory_bytes)

@@ -116,6 +116,29 @@ def build_store(root: str | os.PathLike, ids: Sequence[str], read: Callable[[str
     return FeatureStore(root, dtype, item_shape, list(ids), shards)
 
 
+def ensure_store(root: str | os.PathLike, ids: Sequence[str], read: Callable[[str], np.ndarray], dtype: str,
+                 *, shard_bytes: int = DEFAULT_SHARD_BYTES) -> tuple[FeatureStore, str | None]:
+    """The store at ``root`` holding rows ``ids``, built if it is missing, unfinished or damaged; and
+    why it was (re)built (None when an intact one was found). Processes building the same store
+    (ranks of one job, two runs) take turns on a lock file; the later one finds the store built."""
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store = open_store(root)
+            reason = "not built yet" if store is None else None
+        except StoreError as error:
+            store, reason = None, str(error)
+        if store is not None and (store.ids != list(ids) or store.dtype != dtype):
+            store, reason = None, "it holds other rows"
+        if store is None:
+            store = build_store(root, ids, read, dtype, shard_bytes=shard_bytes)
+        return store, reason
+
+
 def open_store(root: str | os.PathLike, *, verify: bool = True) -> FeatureStore | None:
     """The store at ``root``, or None when it has no index (never built, or its build was killed).
 
