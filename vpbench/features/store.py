@@ -320,7 +320,6 @@ class StoreTable:
         self.reader = StoreReader(store, block_bytes=block_bytes, cache_blocks=2 * self.window_blocks)
         self.row_of = np.asarray(row_of)
         self.item_shape = store.item_shape
-        self.ids = [store.ids[r] for r in self.row_of]
 
     def __len__(self) -> int:
         return len(self.row_of)
