@@ -12,9 +12,9 @@ Writes ``--items`` synthetic cache entries (one view each, ``--shape`` in ``--dt
 
 Each epoch runs twice per repeat, the two paths interleaved: ``warm`` (files in the page cache)
 and ``cold``, after asking the kernel to drop the files' cached pages (``posix_fadvise
-DONTNEED``; a file system that ignores the advice makes cold measure the same as warm). Each figure is the median of ``--repeats``, with its
-spread (min to max). The last line is ``store_epoch_speedup: <x>``, the cold cache epoch time
-over the cold store epoch time (medians).
+DONTNEED``; a file system that ignores the advice makes cold measure the same as warm). Each
+figure is the median of ``--repeats``, with its spread (min to max). The last line is
+``store_epoch_speedup: <x>``, the cold cache epoch time over the cold store epoch time (medians).
 
     python perf/store.py                          # 4,000 items of 16 x 768 float16 (frame_pooled, Base)
     python perf/store.py --items 500 --shape 4096x768   # tokens layout, 3 GB
@@ -105,7 +105,8 @@ def main() -> None:
         store = open_store(Path(folder) / "store")
         cache_bytes = sum(path.stat().st_size for path, _ in entries)
         shard_paths = [store.root / shard.file for shard in store.shards]
-        print(f"{args.items} items of {list(shape)} {args.dtype}: cache {len(entries)} files, {cache_bytes / 1e6:.1f} MB "
+        print(f"{args.items} items of {list(shape)} {args.dtype}: cache {len(entries)} files, "
+              f"{cache_bytes / 1e6:.1f} MB "
               f"(written in {written:.1f} s); store {len(store.shards)} shard(s), {store.nbytes / 1e6:.1f} MB "
               f"(built in {built:.1f} s); batch {args.batch}, blocks {args.block_mb} MiB, window {args.window_blocks} "
               f"blocks; one torch thread")
@@ -131,7 +132,8 @@ def main() -> None:
         for state in ("warm", "cold"):
             ratio = statistics.median(times[f"cache {state}"]) / statistics.median(times[f"store {state}"])
             print(f"store speedup ({state}): {ratio:.2f}x")
-        print(f"store_epoch_speedup: {statistics.median(times['cache cold']) / statistics.median(times['store cold']):.2f}")
+        speedup = statistics.median(times["cache cold"]) / statistics.median(times["store cold"])
+        print(f"store_epoch_speedup: {speedup:.2f}")
 
 
 if __name__ == "__main__":

@@ -73,18 +73,15 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                  "the score measures chance, not the encoder")
 
     table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget)
-    order = None
-    if isinstance(table, StoreTable):
-        per_item = max(views, 1)
-        order = lambda items, chosen, generator: table.epoch_order(  # noqa: E731
-            items, [i * per_item + int(chosen[i]) for i in items], generator)
+    store = table if isinstance(table, StoreTable) else None
     with log.stage("adapter"):
         fitted = fit_probe(spec, train_views.view_loader(table, max(views, 1)), labels, table.item_shape[-1],
-                           views=max(views, 1), memory_bytes=budget, order=order)
+                           views=max(views, 1), memory_bytes=budget,
+                           order=None if store is None else _store_order(store, max(views, 1)))
         scores = predict_probe(spec, fitted.head, eval_features.table, len(eval_features.table),
                                memory_bytes=budget)
-    if isinstance(table, StoreTable):
-        log.extra["train_feature_store"] = table.read_record()
+    if store is not None:
+        log.extra["train_feature_store"] = store.read_record()
     log.counts["train_items"] = len(labels)
     log.counts["train_views"] = max(views, 1)
     log.evaluated(len(eval_features.samples))
@@ -98,9 +95,9 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
                "final_train_loss": fitted.final_loss,
-               "train_order": table.order_record() if isinstance(table, StoreTable) else TRAIN_ORDER}
+               "train_order": TRAIN_ORDER if store is None else store.order_record()}
     log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context, views))
-    if isinstance(table, StoreTable):  # the order changes the trained head (runs held in memory keep their fingerprint)
+    if store is not None:  # the order changes the trained head (runs held in memory keep their fingerprint)
         log.fingerprint["adapter"]["train_order"] = adapter["train_order"]
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
@@ -113,7 +110,8 @@ TRAIN_ORDER = "a seeded random permutation of the training items every epoch"
 
 
 def memory_budget(context: RunContext) -> int:
-    """``--option memory_budget=SIZE`` (``500M``, ``8G``): the memory evaluation may use, in bytes."""
+    """``--option memory_budget=SIZE`` (``500M``, ``8G``) in bytes: the memory a feature table may
+    hold, and evaluation may use."""
     from vpbench.commands.cache import parse_size
 
     text = context.options.get(MEMORY_OPTION)
@@ -170,6 +168,15 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
     row_of = np.empty(len(positions), dtype=np.int64)
     row_of[positions] = np.arange(len(positions))
     return StoreTable(store, row_of, memory_bytes=memory_bytes)
+
+
+def _store_order(store: StoreTable, views: int):
+    """fit_probe's epoch order over a store: item ``i`` trains on table position ``i * views + v``
+    for the view ``v`` the epoch gives it (the layout of :func:`train_views.view_loader`)."""
+    def order(items: list[int], chosen: np.ndarray, generator) -> list[int]:
+        return store.epoch_order(items, [i * views + int(chosen[i]) for i in items], generator)
+
+    return order
 
 
 def _class_names(task: TaskConfig, splits: dict[str, LoadedSplit]) -> list[str]:

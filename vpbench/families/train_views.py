@@ -68,8 +68,8 @@ def prepare_train_views(log: RunLog, context: RunContext, task: TaskConfig, mode
     kept = [(sample, per_sample) for sample, per_sample in zip(loaded.samples, items)
             if all(item.item_id in result.features for item in per_sample)]
     ids = [item.item_id for _, per_sample in kept for item in per_sample]
-    return Prepared(samples=[s for s, _ in kept], table=FeatureTable(result.features, ids, view=0, memory_bytes=memory_bytes),
-                    extraction=result)
+    return Prepared(samples=[s for s, _ in kept],
+                    table=FeatureTable(result.features, ids, view=0, memory_bytes=memory_bytes), extraction=result)
 
 
 def view_loader(table: FeatureTable, views: int):
