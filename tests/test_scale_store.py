@@ -224,3 +224,17 @@ def test_ensure_store_builds_once_rebuilds_a_damaged_store_and_builders_take_tur
     store, reason = ensure_store(tmp_path / "s", list(rows), read, "float16", shard_bytes=48)
     assert "shard-00000.npy: SHA-256 differs" in reason and store.ids == list(rows) and len(calls) == 12
     assert ensure_store(tmp_path / "s", list(rows), read, "float16")[1] is None
+
+
+@pytest.mark.parametrize("layout", ["tokens", "frame_pooled", "global"])
+def test_view_bytes_match_what_the_encoder_stores(layout):
+    import vpbench
+    from vpbench.features.encode import ClipEncoder, decode_spec
+    from vpbench.features.layouts import encoder_view_bytes
+    from vpbench.video import SamplingSpec
+
+    model = vpbench.load_model("tiny")
+    spec = SamplingSpec(frames=8, resolution=32)
+    encoder = ClipEncoder(model, layout, "bfloat16", spec.frames)
+    shape = encoder.clip_shape(decode_spec(model, spec))
+    assert encoder_view_bytes(model.card, spec, layout, "bfloat16") == int(np.prod(shape)) * 2
