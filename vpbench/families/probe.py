@@ -72,7 +72,8 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         log.note("CONTROL RUN: training labels were randomly permuted (--option shuffle_train_labels=true); "
                  "the score measures chance, not the encoder")
 
-    table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget)
+    table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget,
+                         spec.loop.batch_size)
     store = table if isinstance(table, StoreTable) else None
     with log.stage("adapter"):
         fitted = fit_probe(spec, train_views.view_loader(table, max(views, 1)), labels, table.item_shape[-1],
@@ -134,13 +135,13 @@ def _check_layout(task: TaskConfig, spec: ProbeSpec, log: RunLog) -> None:
 
 
 def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: Prepared, views: int, seed: int,
-                 memory_bytes: int):
+                 memory_bytes: int, batch_size: int):
     """The training table: in memory when it fits, else a sharded store (``--option feature_store``:
     ``auto``, ``sharded`` to force the store, ``cache`` to read the cache entry by entry).
 
     The store's rows are in the order epochs read them: section ``s`` holds, for every item (in a
-    seeded random order), the view :class:`ViewSchedule` gives it at epoch ``s``; so an epoch is one
-    section, read sequentially in blocks shuffled within windows.
+    seeded random order of its own), the view :class:`ViewSchedule` gives it at epoch ``s``; so an
+    epoch is one section, read sequentially in blocks shuffled within windows.
     """
     from vpbench.adapters.training import ViewSchedule
     from vpbench.features import FeatureCache
@@ -154,8 +155,8 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
         return table
     count = len(prepared.samples)
     schedule = ViewSchedule(count, views, seed)
-    shuffled = np.random.default_rng([seed, 5003]).permutation(count)
-    positions = np.concatenate([shuffled * views + schedule.at(section)[shuffled] for section in range(views)])
+    shuffled = [np.random.default_rng([seed, 5003, section]).permutation(count) for section in range(views)]
+    positions = np.concatenate([order * views + schedule.at(section)[order] for section, order in enumerate(shuffled)])
     ids = [table.ids[p] for p in positions]
     features = prepared.extraction.features
     dtype = task.features.get("dtype", "float32")
@@ -167,7 +168,13 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
         log.note(f"the training feature store {root} was rebuilt: {rebuilt}")
     row_of = np.empty(len(positions), dtype=np.int64)
     row_of[positions] = np.arange(len(positions))
-    return StoreTable(store, row_of, memory_bytes=memory_bytes)
+    table = StoreTable(store, row_of, memory_bytes=memory_bytes)
+    window = table.window_blocks * table.reader.block_rows
+    if window < batch_size:
+        log.note(f"the training feature store shuffles within windows of {window} rows, fewer than a batch "
+                 f"({batch_size}): batches mix less across the store than a full shuffle; a larger --option "
+                 f"{MEMORY_OPTION} widens the window")
+    return table
 
 
 def _store_order(store: StoreTable, views: int):
