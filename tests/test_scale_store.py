@@ -165,7 +165,7 @@ def test_probe_trains_from_the_sharded_store_in_a_small_memory_budget(tmp_path, 
     assert store["scattered_bytes_read"] == 2 * 5 * 2 * row
     # The order changes the trained head, so the result says how the store ordered the epochs.
     assert "shuffled within windows" in result["fingerprint"]["adapter"]["train_order"]
-    assert any("windows of 2 rows, fewer than a batch (16)" in note for note in result["notes"])  # and says it mixes less
+    assert any("windows smaller than a batch (1 < 16 rows)" in note for note in result["notes"])  # it mixes less
 
 
 # ----------------------------------------------------------------------------- compact layouts

@@ -171,9 +171,8 @@ def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: P
     table = StoreTable(store, row_of, memory_bytes=memory_bytes)
     window = table.window_blocks * table.reader.block_rows
     if window < batch_size:
-        log.note(f"the training feature store shuffles within windows of {window} rows, fewer than a batch "
-                 f"({batch_size}): batches mix less across the store than a full shuffle; a larger --option "
-                 f"{MEMORY_OPTION} widens the window")
+        log.note(f"the training feature store shuffles within windows smaller than a batch ({window} < {batch_size} "
+                 f"rows): batches mix less than under a full shuffle; a larger --option {MEMORY_OPTION} widens them")
     return table
 
 
