@@ -40,10 +40,15 @@ from vpbench.errors import RegistryError
 
 FeatureLoader = Callable[[list[int]], Tensor]
 ViewLoader = Callable[[list[int], list[int]], Tensor]
+EpochOrder = Callable[[list[int], np.ndarray, torch.Generator], list[int]]
 HEAD_TYPES = ("map", "linear")
 PROBE_KEYS = ("heads", "hidden", "queries", "depth", "mlp", "dropout", "multilabel", "label_smoothing",
               "class_balanced", "loss", "eql_lambda", "classifier_l2", "refit")
 LOSSES = ("cross_entropy", "eql")
+DEFAULT_MEMORY_BUDGET = 2 << 30
+# Memory one view costs while it is scored, in float32 copies of its features: the loaded batch,
+# its device copy, the head's LayerNorm output and a MAP head's keys and values.
+VIEW_MEMORY_FACTOR = 5
 VIEW_FUSION = "mean of per-view probabilities (softmax; sigmoid for multi-label)"
 
 
@@ -193,13 +198,16 @@ def selection_score(spec: ProbeSpec, scores: np.ndarray, targets: Tensor) -> flo
 
 
 def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Sequence[int]], dim: int,
-              views: int = 1, holdout_views: int | None = None) -> Fitted:
+              views: int = 1, holdout_views: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BUDGET,
+              order: EpochOrder | None = None) -> Fitted:
     """Train the probe on training items (all of them, after choosing the grid point on a held-out part).
 
     ``views`` training views per item: epoch ``e`` trains on the view :class:`ViewSchedule` picks
-    for it. A held-out item is scored on its first ``holdout_views`` views (default: all). A
-    ``load_train`` with a ``plan(requests)`` method (a streaming loader) is told each epoch's
-    ``(items, views)`` batches before they are asked for.
+    for it. A held-out item is scored on its first ``holdout_views`` views (default: all), within
+    ``memory_bytes`` (:func:`predict_probe`). A ``load_train`` with a ``plan(requests)`` method (a
+    streaming loader) is told each epoch's ``(items, views)`` batches before they are asked for.
+    ``order(indices, views, generator)`` gives an epoch's item order from the views the epoch
+    trains on (a sharded store's windowed shuffle); default a seeded permutation.
     """
     targets = target_matrix(labels, spec.num_classes, spec.multilabel)
     weights = class_weights(targets, spec.num_classes, spec.multilabel).to(spec.loop.device) \
@@ -225,7 +233,7 @@ def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Se
     plan = getattr(load_train, "plan", None)
 
     def score_fn(head: nn.Module, indices: list[int]) -> float:
-        scores = predict_probe(spec, head, every_view, len(indices), order=indices)
+        scores = predict_probe(spec, head, every_view, len(indices), order=indices, memory_bytes=memory_bytes)
         return selection_score(spec, scores, targets[indices])
 
     return fit_with_selection(
@@ -234,22 +242,48 @@ def fit_probe(spec: ProbeSpec, load_train: ViewLoader, labels: Sequence[int | Se
         strata=None if spec.multilabel else targets.tolist(),
         on_epoch=lambda epoch: current.update(views=schedule.at(epoch)),
         prefetch=None if plan is None else
-        lambda batches: plan([(batch, current["views"][batch].tolist()) for batch in batches]))
+        lambda batches: plan([(batch, current["views"][batch].tolist()) for batch in batches]),
+        order=None if order is None else lambda indices, generator: order(indices, current["views"], generator))
+
+
+def views_per_chunk(view_bytes: int, memory_bytes: int) -> int:
+    """How many views are scored at once so that their features and the head's activations stay
+    within ``memory_bytes`` (at least one: a single view is the smallest unit the head takes)."""
+    return max(1, memory_bytes // max(1, view_bytes * VIEW_MEMORY_FACTOR))
 
 
 @torch.no_grad()
 def predict_probe(spec: ProbeSpec, head: nn.Module, load_views: FeatureLoader, num_items: int,
-                  order: Sequence[int] | None = None) -> np.ndarray:
-    """Scores ``[N, C]`` (probabilities, averaged over each item's views) for items ``order`` (default 0..N-1)."""
+                  order: Sequence[int] | None = None, memory_bytes: int = DEFAULT_MEMORY_BUDGET) -> np.ndarray:
+    """Scores ``[N, C]`` (probabilities, averaged over each item's views) for items ``order`` (default 0..N-1).
+
+    Evaluation runs in bounded memory: a batch holds as many items as ``memory_bytes`` allows
+    (at most ``spec.loop.batch_size``, at least one), and its views go through the head in chunks
+    of :func:`views_per_chunk` views. K400's 12 test views of 4096 x 768 tokens are 151 MB per item
+    as float32, so 256 items at once would be 38.7 GB; the budget keeps it to a few items. A head
+    in eval mode scores each view alone, so the scores do not depend on the budget (up to float
+    rounding of the batched matmuls).
+    """
     head.eval()
     order = list(range(num_items)) if order is None else list(order)
-    outputs = []
-    for start in range(0, len(order), spec.loop.batch_size):
-        views = load_views(order[start:start + spec.loop.batch_size]).to(spec.loop.device, torch.float32)
+    outputs: list[Tensor] = []
+    per_batch = 1  # the first batch is one item: its shape sizes the rest
+    start = 0
+    while start < len(order):
+        views = load_views(order[start:start + per_batch])
         batch, num_views = views.shape[:2]
-        logits = head(views.reshape(batch * num_views, *views.shape[2:]))
-        probs = torch.sigmoid(logits) if spec.sigmoid else torch.softmax(logits, dim=-1)
-        outputs.append(probs.reshape(batch, num_views, -1).mean(dim=1).cpu())
+        view_bytes = int(np.prod(views.shape[2:])) * 4
+        chunk = views_per_chunk(view_bytes, memory_bytes)
+        flat = views.reshape(batch * num_views, *views.shape[2:])
+        probs = torch.cat([_probabilities(spec, head, flat[k:k + chunk]) for k in range(0, len(flat), chunk)])
+        outputs.append(probs.reshape(batch, num_views, -1).mean(dim=1))
+        start += batch
+        per_batch = min(spec.loop.batch_size, max(1, chunk // max(1, num_views)))
     if not outputs:
         return np.zeros((0, spec.num_classes), dtype=np.float32)
     return torch.cat(outputs).numpy()
+
+
+def _probabilities(spec: ProbeSpec, head: nn.Module, views: Tensor) -> Tensor:
+    logits = head(views.to(spec.loop.device, torch.float32))
+    return (torch.sigmoid(logits) if spec.sigmoid else torch.softmax(logits, dim=-1)).cpu()

@@ -297,16 +297,20 @@ def train_heads(
     settings: LoopSettings,
     on_epoch: Callable[[int], None] | None = None,
     prefetch: Callable[[list[list[int]]], None] | None = None,
+    order: Callable[[list[int], torch.Generator], list[int]] | None = None,
 ) -> list[float]:
     """Train every head on ``indices`` in one pass per epoch; return each head's last-epoch mean loss.
 
     All heads see the same batches in the same order (one seeded shuffle per epoch), so a grid
     costs one feature read per batch, not one per head. Each head has its own AdamW and schedule.
-    ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views);
-    ``prefetch(batches)`` then gets the epoch's batches in the order they will be loaded, so a
-    loader that decodes videos can start on them. With ``settings.distributed`` under
-    torch.distributed, rank ``r`` of ``W`` loads items ``r::W`` of every batch and the gradients
-    are averaged over ranks before each step (every rank shuffles with the same seed).
+    ``on_epoch(e)`` runs before epoch ``e``'s batches are loaded (e.g. to pick augmented views).
+    ``order(indices, generator)`` returns the epoch's items in the order to train on them (a
+    sharded store's windowed shuffle, so an epoch reads the store sequentially); default a
+    seeded permutation. ``prefetch(batches)`` then gets the epoch's batches in the order they
+    will be loaded, so a loader that decodes videos can start on them. With
+    ``settings.distributed`` under torch.distributed, rank ``r`` of ``W`` loads items ``r::W`` of
+    every batch and the gradients are averaged over ranks before each step (every rank shuffles
+    with the same seed).
     """
     if len(heads) != len(hparams):
         raise ValueError("one HParams per head is required")
@@ -334,9 +338,10 @@ def train_heads(
     for epoch in epochs:
         if on_epoch is not None:
             on_epoch(epoch)
-        order = torch.randperm(len(indices), generator=generator).tolist()
-        batches = [[indices[i] for i in order[start:start + settings.batch_size]][rank::world]
-                   for start in range(0, len(order), settings.batch_size)]
+        epoch_items = ([indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
+                       if order is None else order(indices, generator))
+        batches = [epoch_items[start:start + settings.batch_size][rank::world]
+                   for start in range(0, len(epoch_items), settings.batch_size)]
         if prefetch is not None:
             prefetch(batches)
         sums = [0.0] * len(heads)
@@ -445,13 +450,14 @@ def fit_with_selection(
     strata: Sequence[Any] | None = None,
     on_epoch: Callable[[int], None] | None = None,
     prefetch: Callable[[list[list[int]]], None] | None = None,
+    order: Callable[[list[int], torch.Generator], list[int]] | None = None,
 ) -> Fitted:
     """Choose a grid point on a held-out part of the training items, then train the final head.
 
     ``make_head`` must build a fresh head; it is called under ``torch.manual_seed(settings.seed)``
     so every head of the grid (and the refit) starts from the same initial weights. ``score_fn(head,
     holdout_indices)`` returns a higher-is-better score. Ties go to the earlier grid point.
-    ``on_epoch`` and ``prefetch`` are handed to every :func:`train_heads` call.
+    ``on_epoch``, ``prefetch`` and ``order`` are handed to every :func:`train_heads` call.
     """
     grid = list(grid)
     if not grid:
@@ -464,13 +470,13 @@ def fit_with_selection(
     all_items = list(range(num_items))
     if len(grid) == 1:
         head = fresh()
-        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch, prefetch)
+        (loss,) = train_heads([head], grid, all_items, load_batch, loss_fn, settings, on_epoch, prefetch, order)
         return Fitted(head, grid[0], {"grid": [grid[0].as_dict()], "rule": "single setting: nothing to select",
                                       "selected": grid[0].as_dict()}, loss)
     fit_items, holdout_items = split_holdout(num_items, holdout_fraction, settings.seed, strata)
     heads = [fresh() for _ in grid]
     losses = train_heads(heads, grid, fit_items, load_batch, loss_fn,
-                         replace(settings, description=f"{settings.description} grid"), on_epoch, prefetch)
+                         replace(settings, description=f"{settings.description} grid"), on_epoch, prefetch, order)
     scores = []
     for head in heads:
         with torch.no_grad():
@@ -493,7 +499,8 @@ def fit_with_selection(
         return Fitted(heads[best], grid[best], selection, losses[best])
     head = fresh()
     (loss,) = train_heads([head], [grid[best]], all_items, load_batch, loss_fn,
-                          replace(settings, description=f"{settings.description} refit"), on_epoch, prefetch)
+                          replace(settings, description=f"{settings.description} refit"), on_epoch, prefetch,
+                          order)
     return Fitted(head, grid[best], selection, loss)
 
 

@@ -310,6 +310,9 @@ def extract(log: RunLog, context: RunContext, task: TaskConfig, model: Any, item
     return result
 
 
+TABLE_MEMORY_BYTES = 2 << 30
+
+
 class FeatureTable:
     """Features of a list of item ids, loaded by position as float32 torch tensors.
 
@@ -320,7 +323,7 @@ class FeatureTable:
     """
 
     def __init__(self, features: Any, ids: Sequence[str], *, view: int | None = None,
-                 memory_bytes: int = 2 << 30) -> None:
+                 memory_bytes: int = TABLE_MEMORY_BYTES) -> None:
         self.features = features
         self.ids = list(ids)
         self.view = view
@@ -337,6 +340,11 @@ class FeatureTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the table was small enough to be held in memory (else it is read per batch)."""
+        return self._memory is not None
 
     def _item(self, position: int) -> np.ndarray:
         array = np.asarray(self.features[self.ids[position]], dtype=np.float32)
@@ -496,10 +504,13 @@ class Prepared:
 
 
 def prepare_features(log: RunLog, context: RunContext, task: TaskConfig, model: Any, loaded: LoadedSplit, spec: Any,
-                     *, name: str, view: int | None, layout: str | None = None) -> Prepared:
-    """Extract one split's clip features and keep only the samples that have features, in order."""
+                     *, name: str, view: int | None, layout: str | None = None,
+                     memory_bytes: int = TABLE_MEMORY_BYTES) -> Prepared:
+    """Extract one split's clip features and keep only the samples that have features, in order
+    (the table is held in memory when it fits ``memory_bytes``)."""
     items = work_items(loaded.samples, loaded.role)
     result = extract(log, context, task, model, items, spec, name=name, role=loaded.role, layout=layout)
     kept = [(sample, item.item_id) for sample, item in zip(loaded.samples, items) if item.item_id in result.features]
     return Prepared(samples=[s for s, _ in kept],
-                    table=FeatureTable(result.features, [i for _, i in kept], view=view), extraction=result)
+                    table=FeatureTable(result.features, [i for _, i in kept], view=view, memory_bytes=memory_bytes),
+                    extraction=result)

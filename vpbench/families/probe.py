@@ -11,6 +11,11 @@ Single-label tasks score top-1/top-5 (and macro accuracy, KABR); multi-label tas
 the science sets; ``adapter.multilabel``) score the Charades-convention mAP, over the classes the
 metric keeps (``options.exclude_classes`` removes e.g. the background behaviour).
 
+``--option memory_budget=8G`` (default 2G) bounds the memory of each feature table and of evaluation:
+a table that fits is held in memory, a training table that does not is read from a sharded store
+(``--option feature_store``), and eval views go through the head in batches sized to it, never as
+one tensor of all views. Scores do not depend on it.
+
 ``--option shuffle_train_labels=true`` permutes the training labels (seeded) before training:
 the label-permutation control. Its score should sit at chance; the result says it was run.
 Training mode (:mod:`vpbench.families.train_mode`): when the cache a run needs is above the feature
@@ -28,12 +33,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vpbench.adapters.classification import ProbeSpec, fit_probe, predict_probe, probe_spec
+from vpbench.adapters.classification import (DEFAULT_MEMORY_BUDGET, ProbeSpec, fit_probe, predict_probe,
+                                             probe_spec)
 from vpbench.errors import VpbenchError
 from vpbench.families import RunContext, streaming, train_mode, train_views
-from vpbench.families.common import (LoadedSplit, RunLog, class_list_sha256, load_encoder, model_info, output_path,
-                                     prepare_features, read_splits, sampling_spec, score_metrics,
+from vpbench.families.common import (LoadedSplit, Prepared, RunLog, class_list_sha256, load_encoder, model_info,
+                                     output_path, prepare_features, read_splits, sampling_spec, score_metrics,
                                      seed_everything, shuffle_requested, write_csv)
+from vpbench.features.layouts import COMPACT_DEVIATION, check_head_layout, compact_deviation_text
+from vpbench.features.store import StoreTable
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
 
@@ -44,9 +52,11 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
     splits = read_splits(task, context, log)
     class_names = _class_names(task, splits)
     spec = probe_spec(task.adapter, len(class_names), seed=context.seed, device=context.device)
+    _check_layout(task, spec, log)
     train = _labelled(splits["train"], spec, log)
     evaluation = _labelled(splits["eval"], spec, log)
 
+    budget = memory_budget(context)
     model = load_encoder(context, log)
     mode = train_mode.choose(context.train_mode, train_mode.estimate_cache(
         task, {"train": len(train.samples), "eval": len(evaluation.samples)}, model.card), context.feature_budget)
@@ -56,7 +66,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
         spec = replace(spec, loop=replace(spec.loop, distributed=True))
         data = _streamed(log, context, task, model, train, evaluation, spec)
     else:
-        data = _cached(log, context, task, model, train, evaluation, spec)
+        data = _cached(log, context, task, model, train, evaluation, spec, budget)
     labels = [_target(s, spec) for s in data.train_samples]
     if shuffle_requested(context):
         labels = [labels[i] for i in np.random.default_rng([context.seed, 31337]).permutation(len(labels))]
@@ -64,8 +74,11 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                  "the score measures chance, not the encoder")
 
     with log.stage("adapter"):
-        fitted = fit_probe(spec, data.load_train, labels, data.dim, views=data.views, holdout_views=data.holdout_views)
+        fitted = fit_probe(spec, data.load_train, labels, data.dim, views=data.views, holdout_views=data.holdout_views,
+                           memory_bytes=budget, order=None if data.store is None else _store_order(data.store, data.views))
         eval_samples, scores = data.predict(fitted.head)
+    if data.store is not None:
+        log.extra["train_feature_store"] = data.store.read_record()
     log.counts["train_items"] = len(labels)
     log.counts["train_views"] = data.views
     log.evaluated(len(eval_samples))
@@ -78,8 +91,11 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
                                            options=lambda metric: _metric_options(metric, class_names, log))
 
     adapter = {**spec.record(), "variant": variant, "selection": fitted.selection,
-               "final_train_loss": fitted.final_loss, "train_mode": mode.mode}
+               "final_train_loss": fitted.final_loss, "train_mode": mode.mode,
+               "train_order": TRAIN_ORDER if data.store is None else data.store.order_record()}
     log.fingerprint.update(_fingerprint(task, spec, class_names, adapter, context, data.record))
+    if data.store is not None:  # the order changes the trained head (runs held in memory keep their fingerprint)
+        log.fingerprint["adapter"]["train_order"] = adapter["train_order"]
     log.extra["predictions"] = {"scores": str(predictions), "references": str(references)}
     return log.record(metric_scores, adapter=adapter, model=model_info(model, context), metric=details)
 
@@ -95,30 +111,37 @@ class _TrainingData:
     dim: int
     predict: Callable[[Any], tuple[list, np.ndarray]]  # head -> (evaluated samples, scores [N, C])
     record: dict[str, Any]  # the training views, for the fingerprint
+    store: StoreTable | None = None  # cached training rows read from a sharded store, in its epoch order
 
 
 def _cached(log: RunLog, context: RunContext, task: TaskConfig, model: Any, train: LoadedSplit,
-            evaluation: LoadedSplit, spec: ProbeSpec) -> _TrainingData:
-    """Features of every training and evaluation view through the cache (today's path)."""
+            evaluation: LoadedSplit, spec: ProbeSpec, budget: int) -> _TrainingData:
+    """Features of every training and evaluation view through the cache; training rows from a
+    sharded store when they do not fit ``budget`` bytes of memory."""
     views = train_views.view_count(task)
     if views:
         train_views.note_cached_views(log, views, spec.loop.epochs)
-        train_features = train_views.prepare_train_views(log, context, task, model, train, views)
+        train_features = train_views.prepare_train_views(log, context, task, model, train, views,
+                                                         memory_bytes=budget)
     else:
         train_features = prepare_features(log, context, task, model, train, sampling_spec(task, views=False),
-                                          name="train", view=0)
+                                          name="train", view=0, memory_bytes=budget)
     eval_features = prepare_features(log, context, task, model, evaluation, sampling_spec(task), name="eval",
-                                     view=None)
+                                     view=None, memory_bytes=budget)
     if not len(train_features.table) or not len(eval_features.table):
         which = "training" if not len(train_features.table) else "evaluation"
         raise VpbenchError(f"{task.name}: no features for the {which} split (every video was skipped; see the "
                            f"skipped counts)")
     table = eval_features.table
+    train_table = _train_table(log, context, task, train_features, max(views, 1), spec.loop.seed, budget,
+                               spec.loop.batch_size)
     return _TrainingData(
-        train_samples=train_features.samples, load_train=train_views.view_loader(train_features.table, max(views, 1)),
-        views=max(views, 1), holdout_views=max(views, 1), dim=train_features.table.item_shape[-1],
-        predict=lambda head: (eval_features.samples, predict_probe(spec, head, table, len(table))),
-        record=train_views.record(task, views))
+        train_samples=train_features.samples, load_train=train_views.view_loader(train_table, max(views, 1)),
+        views=max(views, 1), holdout_views=max(views, 1), dim=train_table.item_shape[-1],
+        predict=lambda head: (eval_features.samples, predict_probe(spec, head, table, len(table),
+                                                                   memory_bytes=budget)),
+        record=train_views.record(task, views),
+        store=train_table if isinstance(train_table, StoreTable) else None)
 
 
 def _streamed(log: RunLog, context: RunContext, task: TaskConfig, model: Any, train: LoadedSplit,
@@ -153,6 +176,87 @@ def _streamed(log: RunLog, context: RunContext, task: TaskConfig, model: Any, tr
 
     return _TrainingData(train_samples=samples, load_train=loader, views=views, holdout_views=1,
                          dim=model.card.embed_dim, predict=predict, record=streaming.record(task, views))
+
+
+MEMORY_OPTION = "memory_budget"
+STORE_OPTION = "feature_store"
+STORE_CHOICES = ("auto", "sharded", "cache")
+TRAIN_ORDER = "a seeded random permutation of the training items every epoch"
+
+
+def memory_budget(context: RunContext) -> int:
+    """``--option memory_budget=SIZE`` (``500M``, ``8G``) in bytes: the memory a feature table may
+    hold, and evaluation may use."""
+    from vpbench.commands.cache import parse_size
+
+    text = context.options.get(MEMORY_OPTION)
+    if text is None:
+        return DEFAULT_MEMORY_BUDGET
+    try:
+        return parse_size(str(text))
+    except VpbenchError:
+        raise VpbenchError(f"--option {MEMORY_OPTION}={text!r}: expected a size such as 500M or 8G") from None
+
+
+def _check_layout(task: TaskConfig, spec: ProbeSpec, log: RunLog) -> None:
+    """A compact layout the head cannot take is an error; one that changes what the head sees is a
+    deviation (the ``frame-pooled`` variant declares it; a layout set another way records it here)."""
+    layout = task.features.get("layout", "tokens")
+    if check_head_layout(spec.head_type, layout, f"{task.source}"):
+        return
+    if COMPACT_DEVIATION not in {d["id"] for d in task.protocol_record()["deviations"]}:
+        log.deviation(COMPACT_DEVIATION, compact_deviation_text(spec.head_type, layout))
+
+
+def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: Prepared, views: int, seed: int,
+                 memory_bytes: int, batch_size: int):
+    """The training table: in memory when it fits, else a sharded store (``--option feature_store``:
+    ``auto``, ``sharded`` to force the store, ``cache`` to read the cache entry by entry).
+
+    The store's rows are in the order epochs read them: section ``s`` holds, for every item (in a
+    seeded random order of its own), the view :class:`ViewSchedule` gives it at epoch ``s``; so an
+    epoch is one section, read sequentially in blocks shuffled within windows.
+    """
+    from vpbench.adapters.training import ViewSchedule
+    from vpbench.features import FeatureCache
+    from vpbench.features.store import ensure_store, store_digest
+
+    choice = context.options.get(STORE_OPTION, "auto")
+    if choice not in STORE_CHOICES:
+        raise VpbenchError(f"--option {STORE_OPTION}={choice!r}: expected one of {', '.join(STORE_CHOICES)}")
+    table = prepared.table
+    if choice == "cache" or (choice == "auto" and table.in_memory):
+        return table
+    count = len(prepared.samples)
+    schedule = ViewSchedule(count, views, seed)
+    shuffled = [np.random.default_rng([seed, 5003, section]).permutation(count) for section in range(views)]
+    positions = np.concatenate([order * views + schedule.at(section)[order] for section, order in enumerate(shuffled)])
+    ids = [table.ids[p] for p in positions]
+    features = prepared.extraction.features
+    dtype = task.features.get("dtype", "float32")
+    digest = store_digest([dtype, *([i, features.entry_key(i)] for i in ids)])
+    root = FeatureCache(context.cache_dir).root / "stores" / digest[:32]
+    with log.stage("feature store"):
+        store, rebuilt = ensure_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
+    if rebuilt and rebuilt != "not built yet":
+        log.note(f"the training feature store {root} was rebuilt: {rebuilt}")
+    row_of = np.empty(len(positions), dtype=np.int64)
+    row_of[positions] = np.arange(len(positions))
+    table = StoreTable(store, row_of, memory_bytes=memory_bytes)
+    window = table.window_blocks * table.reader.block_rows
+    if window < batch_size:
+        log.note(f"the training feature store shuffles within windows smaller than a batch ({window} < {batch_size} "
+                 f"rows): batches mix less than under a full shuffle; a larger --option {MEMORY_OPTION} widens them")
+    return table
+
+
+def _store_order(store: StoreTable, views: int):
+    """fit_probe's epoch order over a store: item ``i`` trains on table position ``i * views + v``
+    for the view ``v`` the epoch gives it (the layout of :func:`train_views.view_loader`)."""
+    def order(items: list[int], chosen: np.ndarray, generator) -> list[int]:
+        return store.epoch_order(items, [i * views + int(chosen[i]) for i in items], generator)
+
+    return order
 
 
 def _skip_failed(log: RunLog, role: str, failed: list) -> None:

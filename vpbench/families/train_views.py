@@ -19,7 +19,8 @@ from typing import Any
 
 from vpbench.errors import RegistryError
 from vpbench.families import RunContext
-from vpbench.families.common import FeatureTable, LoadedSplit, Prepared, RunLog, extract, sampling_spec
+from vpbench.families.common import (TABLE_MEMORY_BYTES, FeatureTable, LoadedSplit, Prepared, RunLog, extract,
+                                     sampling_spec)
 from vpbench.registry import TaskConfig
 
 AUGMENT_KEYS = ("seed", "area", "aspect", "flip")
@@ -52,7 +53,7 @@ def training_spec(task: TaskConfig):
 
 
 def prepare_train_views(log: RunLog, context: RunContext, task: TaskConfig, model: Any, loaded: LoadedSplit,
-                        views: int, *, name: str = "train") -> Prepared:
+                        views: int, *, name: str = "train", memory_bytes: int = TABLE_MEMORY_BYTES) -> Prepared:
     """Features of ``views`` augmented views of every sample; the table's row ``i * views + v`` is
     view ``v`` of ``samples[i]``. A sample loses all its views if any of them failed to decode."""
     items = [[view_item(s, loaded.role, v) for v in range(views)] for s in loaded.samples]
@@ -61,8 +62,8 @@ def prepare_train_views(log: RunLog, context: RunContext, task: TaskConfig, mode
     kept = [(sample, per_sample) for sample, per_sample in zip(loaded.samples, items)
             if all(item.item_id in result.features for item in per_sample)]
     ids = [item.item_id for _, per_sample in kept for item in per_sample]
-    return Prepared(samples=[s for s, _ in kept], table=FeatureTable(result.features, ids, view=0),
-                    extraction=result)
+    return Prepared(samples=[s for s, _ in kept],
+                    table=FeatureTable(result.features, ids, view=0, memory_bytes=memory_bytes), extraction=result)
 
 
 def view_item(sample: Any, role: str, view: int):

@@ -72,6 +72,10 @@ class FeatureMap(Mapping[str, np.ndarray]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def entry_key(self, item_id: str) -> str:
+        """The cache key of the item's entry (what its features are: settings, video, span)."""
+        return self._entries[item_id][1]
+
     def info(self, item_id: str) -> dict:
         """How the item was sampled: frame indices per temporal view, padded frames, clip."""
         path, _ = self._entries[item_id]
