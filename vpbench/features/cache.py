@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,6 +256,62 @@ def _remove_group(group: Path) -> bool:
         leftover.unlink()
     group.rmdir()
     return True
+
+
+class CacheWriter:
+    """Writes finished entries on a background thread, so the encoder never waits on the disk.
+
+    ``put`` hands over a batch (the entries one encoder call finished) and returns at once unless
+    ``depth`` batches are already waiting (a bounded queue: memory stays bounded when the disk is
+    slower than the encoder; the time blocked is ``wait_s``). Each entry is still written
+    atomically with its own fsync (:meth:`FeatureCache.write`), so a killed run leaves only
+    complete entries and a resume finds exactly the ones written. A write error is raised in the
+    caller's thread by the next ``put`` or by ``close``; batches queued behind it are dropped.
+    ``close`` writes every batch already handed over before it returns.
+    """
+
+    def __init__(self, cache: FeatureCache, depth: int = 4) -> None:
+        self.cache = cache
+        self.write_s = 0.0  # time the writer thread spent writing
+        self.wait_s = 0.0  # time the caller spent blocked on a full queue
+        self.entries = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="vpbench-cache-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[tuple[Path, str, object, dict]]) -> None:
+        """Queue ``(path, key, features, metadata)`` entries for writing."""
+        self._raise_failure()
+        start = time.perf_counter()
+        self._queue.put(batch)
+        self.wait_s += time.perf_counter() - start
+
+    def close(self) -> None:
+        """Write what was queued, stop the thread, raise a write error if one happened."""
+        start = time.perf_counter()
+        self._queue.put(None)
+        self._thread.join()
+        self.wait_s += time.perf_counter() - start
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _loop(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so a blocked put returns and sees the error
+            start = time.perf_counter()
+            try:
+                for path, key, features, metadata in batch:
+                    self.cache.write(path, key, features, metadata)
+                    self.entries += 1
+            except BaseException as error:  # re-raised in the caller's thread
+                self._error = error
+            self.write_s += time.perf_counter() - start
 
 
 class CacheEntryError(VpbenchError):
