@@ -88,3 +88,21 @@ def test_the_decoder_is_part_of_the_cache_key(tmp_path):
     for item in items:
         assert np.array_equal(first.features[item.item_id], other.features[item.item_id])
     assert extract_features(model, items, SPEC, cache=cache, decoder="torchcodec").cache_hits == 2
+
+
+def test_a_run_records_a_non_default_decoder_in_its_fingerprint(tmp_path):
+    from vpbench.families import RunContext
+    from vpbench.families.common import RunLog, extract
+
+    items = [WorkItem(f"v{k}", str(p)) for k, p in enumerate(make_videos(tmp_path / "videos", 2))]
+    task = tiny_task("k400-probe")
+    fingerprints = {}
+    for decoder in ("decord", "torchcodec"):
+        context = RunContext(data_root=tmp_path, output_dir=tmp_path, model="tiny", cache_dir=tmp_path / "cache",
+                             workers=0, decoder=decoder)
+        log = RunLog(task, context)
+        extract(log, context, task, PatchEncoder(), items, SPEC, name="train", layout="tokens")
+        fingerprints[decoder] = log.fingerprint
+    assert "decoder" not in fingerprints["decord"]  # the default keeps the fingerprint results always had
+    recorded = fingerprints["torchcodec"]["decoder"]
+    assert recorded["backend"] == "torchcodec" and recorded["libraries"] == decoder_versions("torchcodec")

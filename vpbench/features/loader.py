@@ -105,7 +105,7 @@ def make_loader(dataset: DecodeDataset, workers: int):
     options: dict[str, Any] = {}
     if workers > 0:
         options = {
-            "multiprocessing_context": _worker_context(),
+            "multiprocessing_context": _worker_context(dataset.decoder),
             "worker_init_fn": functools.partial(exit_with, os.getpid()),
             "prefetch_factor": 2,
             # Backstop for a worker stuck while holding the GIL, which the per-item decode
@@ -143,11 +143,14 @@ _PRELOAD = ["torch", "torch.utils.data", "numpy", "decord", "PIL.Image", "vpbenc
             "vpbench.features.lifeline", __name__]
 
 
-def _worker_context():
+def _worker_context(decoder: str):
+    """Fork-server context; its server preloads the decoder (set by the first loader of a process:
+    a later loader with another decoder imports that decoder in each of its workers)."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)  # no effect once this process's server runs
+    extra = ["vpbench.video.torchcodec_preload"] if decoder.startswith("torchcodec") else []
+    context.set_forkserver_preload(_PRELOAD + extra)  # no effect once this process's server runs
     return context
