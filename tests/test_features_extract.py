@@ -18,7 +18,7 @@ from vpbench.features import FeatureCache, WorkItem, extract_features
 from vpbench.features.extract import encoder_cpu_threads
 from vpbench.features.keys import FeatureSettings, model_fingerprint
 from vpbench.tiny.video import write_video
-from vpbench.video import PIXELS_VERSION, SamplingSpec
+from vpbench.video import PIXELS_VERSION, SamplingSpec, open_source
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = SamplingSpec(frames=4, resolution=32)
@@ -446,3 +446,15 @@ def test_a_cache_write_error_stops_the_run_and_it_resumes_bit_for_bit(videos, tm
     resumed = extract_features(PatchEncoder(), items, SPEC, "tokens", FeatureCache(tmp_path / "full"), batch_size=2)
     assert (resumed.cache_hits, resumed.cache_misses) == (done, len(items) - done)
     assert entry_bytes(tmp_path / "full") == entry_bytes(tmp_path / "ref")
+
+
+def test_a_file_that_fails_to_open_is_tried_once_for_all_its_snippets(tmp_path, monkeypatch):
+    import vpbench.features.loader as loader
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes())
+    attempts = []
+    monkeypatch.setattr(loader, "open_source", lambda *args: attempts.append(args) or open_source(*args))
+    dataset = loader.DecodeDataset(snippet_items([broken], 4), SPEC, timeout_s=30.0)
+    decoded = [dataset[k] for k in range(4)]
+    assert [d.failure.reason for d in decoded] == ["unreadable"] * 4 and len(attempts) == 1

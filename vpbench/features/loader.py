@@ -66,7 +66,7 @@ class DecodeDataset:
 
         item = self.items[position]
         start = time.perf_counter()
-        opened = False
+        source, opened = None, False
         try:
             source, opened = self._source(item)
             views, info = decode_views(
@@ -81,19 +81,27 @@ class DecodeDataset:
                 source=source,
             )
         except VideoDecodeFailure as failure:
-            if failure.reason == TIMEOUT:
+            if failure.reason == TIMEOUT and source is not None:
                 self._open = None  # an abandoned thread may still be inside that reader
             return Decoded(position, None, None, failure, time.perf_counter() - start, opened)
         return Decoded(position, torch.from_numpy(views), info.as_dict(), None, time.perf_counter() - start, opened)
 
     def _source(self, item: WorkItem) -> tuple[Any, bool]:
-        """The open reader of ``item``'s file: the previous item's if it is the same file, else a new one."""
+        """The open reader of ``item``'s file: the previous item's if it is the same file, else a new one.
+
+        A file that failed to open fails the same way for its next items without a new attempt
+        (128 snippets of a broken or hung file cost one open, not 128 timeouts)."""
         key = (item.path, item.fps)
         if self._open is not None and self._open[0] == key:
+            if isinstance(self._open[1], VideoDecodeFailure):
+                raise self._open[1]
             return self._open[1], False
-        self._open = None
         opener = functools.partial(open_source, item.path, item.fps, self.decoder)
-        source = opener() if self.timeout_s is None else call_with_timeout(opener, self.timeout_s, item.path)
+        try:
+            source = opener() if self.timeout_s is None else call_with_timeout(opener, self.timeout_s, item.path)
+        except VideoDecodeFailure as failure:
+            self._open = (key, failure)
+            raise
         self._open = (key, source)
         return source, True
 
