@@ -62,10 +62,15 @@ class TorchcodecSource:
         decoders = load_torchcodec()
         check_device(device)
         self.path = os.fspath(path)
+        # Under torchrun each rank (and its decoding workers, which inherit the variable) decodes on its own GPU.
         self.device = device
+        if device == "cuda":
+            import torch
+
+            self.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
         try:
             self._decoder = decoders.VideoDecoder(self.path, dimension_order="NHWC", seek_mode="exact",
-                                                  num_ffmpeg_threads=1, device=device)
+                                                  num_ffmpeg_threads=1, device=self.device)
         except (RuntimeError, ValueError) as error:
             message = _first_line(error)
             if "best video stream is unknown" in message:  # what torchcodec 0.13 says for no video stream
