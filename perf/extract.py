@@ -103,7 +103,7 @@ def sampling_vs_full_decode(work: Path, gop: int, size: tuple[int, int], decoder
 def decode_only(items, spec, workers: int, decoder: str) -> float:
     start = time.perf_counter()
     clips = 0
-    for sample in make_loader(DecodeDataset(items, spec, 120.0, decoder), workers):
+    for sample in make_loader(DecodeDataset(items, spec, 120.0, decoder), workers, runs_per_worker=True):
         clips += 0 if sample.views is None else sample.views.shape[0]
     return clips / (time.perf_counter() - start)
 

@@ -384,6 +384,11 @@ def test_snippets_of_a_video_share_one_reader_and_give_the_same_features(videos,
         np.testing.assert_array_equal(shared.features[item_id], reopened.features[item_id])
         assert shared.features.info(item_id) == reopened.features.info(item_id)
     assert entry_bytes(tmp_path / "a") == entry_bytes(tmp_path / "b")
+    # Two workers, each a contiguous run of the 9 snippets: one more open where a run starts mid-video.
+    workers = extract_features(PatchEncoder(), snippet_items(paths, 3), spec, "global", FeatureCache(tmp_path / "c"),
+                               workers=2)
+    assert workers.timings["video_opens"] == 4
+    assert entry_bytes(tmp_path / "c") == entry_bytes(tmp_path / "a")
 
 
 def test_each_decoding_worker_gets_one_contiguous_run_of_items():

@@ -218,7 +218,7 @@ def extract_features(
     if misses:
         workers = min(workers, len(misses))
         with _cpu_threads(encoder_cpu_threads(workers), encoder.device):
-            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s, decoder), workers))
+            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s, decoder), workers, runs_per_worker=True))
 
     timings = {"setup_s": setup_s, **run.report(), "wall_s": time.perf_counter() - started}
     gathered = distributed.all_gather(

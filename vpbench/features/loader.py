@@ -11,9 +11,9 @@ as data (reason + detail) so that one bad video never stops the loader; only bug
 module must never touch the model or the cache.
 
 One open per video: consecutive items on the same file (ActivityNet's snippets, a video's
-augmented views) are read from one open source, and with workers each worker takes a contiguous
-run of the items (:func:`worker_runs`), so a video is opened once, plus at most once more per
-worker boundary that falls inside it.
+augmented views) are read from one open source in each process, and a loader made with
+``runs_per_worker`` gives each worker one contiguous run of the items (:func:`worker_runs`), so
+a video is opened once, plus at most once more per worker boundary that falls inside it.
 """
 
 from __future__ import annotations
@@ -106,8 +106,10 @@ class DecodeDataset:
         return source, True
 
 
-def make_loader(dataset: DecodeDataset, workers: int):
-    """Items in order, decoded by ``workers`` worker processes (0: in this process)."""
+def make_loader(dataset: DecodeDataset, workers: int, runs_per_worker: bool = False):
+    """Items decoded by ``workers`` worker processes (0: in this process), in order; with
+    ``runs_per_worker``, in :func:`worker_runs` order (each worker one contiguous run, so a file's
+    consecutive items share a reader): a caller then places samples by ``Decoded.position``."""
     from torch.utils.data import DataLoader
 
     options: dict[str, Any] = {}
@@ -121,8 +123,8 @@ def make_loader(dataset: DecodeDataset, workers: int):
             "timeout": 3 * dataset.timeout_s + 60 if dataset.timeout_s else 0,
         }
     return DataLoader(
-        dataset, batch_size=None, sampler=worker_runs(len(dataset), workers), num_workers=workers, collate_fn=_keep,
-        **options
+        dataset, batch_size=None, sampler=worker_runs(len(dataset), workers if runs_per_worker else 0),
+        num_workers=workers, collate_fn=_keep, **options
     )
 
 
