@@ -125,14 +125,15 @@ def encode_only(encoder: ClipEncoder, views, batch_size: int, threads: int, devi
         torch.set_num_threads(before)
 
 
-def end_to_end(model, items, spec, batch_size: int, workers: int, decoder: str) -> float:
+def end_to_end(model, items, spec, batch_size: int, workers: int, decoder: str) -> tuple[float, dict]:
+    """Clips/s of the whole extraction, and its own stage timings (where the time went)."""
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         result = extract_features(model, items, spec, "tokens", FeatureCache(cache), batch_size=batch_size,
                                   workers=workers, model_key="perf", decoder=decoder)
         elapsed = time.perf_counter() - start
     assert result.cache_misses == len(items) and not result.skipped, result.skipped
-    return len(items) * spec.num_views / elapsed
+    return len(items) * spec.num_views / elapsed, result.timings
 
 
 def spread(values: list[float]) -> str:
@@ -180,6 +181,9 @@ def main() -> None:
     model = build_model(get_config("videoprism-b")).eval().to(args.device)
     if on_gpu:
         model.set_precision("bf16")
+    # What a loaded checkpoint has: without it every extraction call hashes the random weights
+    # (~1.5 s for Base on this CPU), a setup cost no real run pays.
+    model.checkpoint_sha256 = "perf-random-weights-seed-0"
     # The extractor's split of the CPU: the encoder gets the cores the workers leave (all on a GPU).
     threads = torch.get_num_threads() if on_gpu else encoder_cpu_threads(args.workers)
     encoder = ClipEncoder(model, "tokens", "float32", spec.frames)
@@ -188,14 +192,16 @@ def main() -> None:
     for decoder in sorted(decoders, reverse=True):  # warm-up: start the fork server (torchcodec's preload first)
         decode_only(items[: args.workers], spec, args.workers, decoder)
 
-    rounds: dict[str, dict[str, list[float]]] = {d: {"decode": [], "encode": [], "end_to_end": [], "ratio": []}
-                                                 for d in decoders}
+    rounds: dict[str, dict[str, list]] = {d: {"decode": [], "encode": [], "end_to_end": [], "ratio": [],
+                                              "timings": []} for d in decoders}
     for _ in range(args.repeats):
         for decoder in decoders:  # interleaved: every stage of every decoder once per round
             stats = rounds[decoder]
             stats["decode"].append(decode_only(items, spec, args.workers, decoder))
             stats["encode"].append(encode_only(encoder, views, args.batch_size, threads, args.device))
-            stats["end_to_end"].append(end_to_end(model, items, spec, args.batch_size, args.workers, decoder))
+            throughput, timings = end_to_end(model, items, spec, args.batch_size, args.workers, decoder)
+            stats["end_to_end"].append(throughput)
+            stats["timings"].append(timings)
             stats["ratio"].append(stats["end_to_end"][-1] / min(stats["decode"][-1], stats["encode"][-1]))
 
     print(f"config: Base (random weights), {len(items)} clips of {spec.frames}x{spec.resolution}px from 10 s "
@@ -206,6 +212,14 @@ def main() -> None:
         print(f"{decoder}: decode_only {spread(stats['decode'])} | encode_only {spread(stats['encode'])} "
               f"| end_to_end {spread(stats['end_to_end'])} | encode/decode cost {cost:.2f} "
               f"| overlap {spread(stats['ratio'])}")
+        # Inside the pipeline: did a stage run slower than alone (cores shared), or wait on the other or the disk?
+        inside = {name: statistics.median(t[name] for t in stats["timings"])
+                  for name in ("decode_s", "encode_s", "wait_s", "write_wait_s", "wall_s")}
+        clips = len(items) * spec.num_views
+        print(f"  {decoder} in the pipeline (median round): wall {inside['wall_s']:.1f} s | encode {inside['encode_s']:.1f} s "
+              f"(alone {clips / statistics.median(stats['encode']):.1f} s) | decode {inside['decode_s']:.1f} s "
+              f"(alone {clips / statistics.median(stats['decode']) * args.workers:.1f} s of worker time) "
+              f"| waiting for decoded clips {inside['wait_s']:.1f} s | waiting on cache writes {inside['write_wait_s']:.1f} s")
     lowest = [min(rounds[d]["ratio"][r] for d in decoders) for r in range(args.repeats)]
     print(f"overlap per round (lowest over decoders): {', '.join(f'{x:.3f}' for x in lowest)}")
     print(f"overlap_ratio: {statistics.median(lowest):.3f}")
