@@ -463,3 +463,20 @@ def test_a_file_that_fails_to_open_is_tried_once_for_all_its_snippets(tmp_path, 
     dataset = loader.DecodeDataset(snippet_items([broken], 4), SPEC, timeout_s=30.0)
     decoded = [dataset[k] for k in range(4)]
     assert [d.failure.reason for d in decoded] == ["unreadable"] * 4 and len(attempts) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="anonymous temp files are Linux's")
+def test_an_entry_is_written_without_a_named_temp_file(tmp_path, monkeypatch):
+    # A SIGKILL while the writer thread writes must leave nothing: the bytes go to an anonymous file
+    # that is named only once complete (the named-temp fallback is not taken here).
+    import vpbench.features.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "atomic_write_bytes", lambda *args: pytest.fail("fell back to a named temp"))
+    cache, path = FeatureCache(tmp_path), tmp_path / "g" / "ab" / "abc.safetensors"
+    for value in (0.0, 1.0):  # the second write replaces the first
+        cache.write(path, "abc", torch.full((2, 3), value), {"item": {}})
+    np.testing.assert_array_equal(cache.read(path, "abc"), np.ones((2, 3), np.float32))
+    assert [p.name for p in path.parent.iterdir()] == ["abc.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -108,7 +108,7 @@ class FeatureCache:
         dtype = _SAFETENSORS_DTYPES[str(tensor.dtype).removeprefix("torch.")]
         record[_CHECKSUM] = entry_checksum(_canonical(record), dtype, list(tensor.shape), raw)
         try:
-            atomic_write_bytes(path, save({"features": tensor}, metadata={"vpbench": _canonical(record)}))
+            _write_entry(path, save({"features": tensor}, metadata={"vpbench": _canonical(record)}))
         except OSError as error:
             raise VpbenchError(f"cannot write feature cache entry {path} ({error.strerror or error}); check that "
                                "the cache folder is writable and has space") from None
@@ -256,6 +256,40 @@ def _remove_group(group: Path) -> bool:
         leftover.unlink()
     group.rmdir()
     return True
+
+
+def _write_entry(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, with no named file while the bytes are written.
+
+    The bytes go to an anonymous file (``O_TMPFILE``) in the entry's folder, are fsynced, and only
+    then get a name, which is renamed over ``path``: a process killed while writing (SIGKILL lands
+    mid-write often now that writes overlap encoding) leaves nothing behind, not even a temp file.
+    Where ``O_TMPFILE`` or ``/proc`` is missing this falls back to :func:`atomic_write_bytes`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o666)  # the umask applies, as for open()
+    except (AttributeError, OSError):
+        atomic_write_bytes(path, data)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        named = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) through /proc: os.link takes that path only with a dir fd.
+            os.link(f"/proc/self/fd/{fd}", named.name, dst_dir_fd=folder, follow_symlinks=True)
+        except OSError:
+            atomic_write_bytes(path, data)
+            return
+        finally:
+            os.close(folder)
+        os.replace(named, path)
+    finally:
+        os.close(fd)
 
 
 class CacheWriter:
