@@ -18,7 +18,7 @@ from vpbench.features import FeatureCache, WorkItem, extract_features
 from vpbench.features.extract import encoder_cpu_threads
 from vpbench.features.keys import FeatureSettings, model_fingerprint
 from vpbench.tiny.video import write_video
-from vpbench.video import PIXELS_VERSION, SamplingSpec
+from vpbench.video import PIXELS_VERSION, SamplingSpec, open_source
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = SamplingSpec(frames=4, resolution=32)
@@ -360,3 +360,123 @@ def test_default_cache_dir_lives_under_the_vpbench_cache_root(monkeypatch, tmp_p
     monkeypatch.delenv("VPBENCH_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert FeatureCache().root == tmp_path / "home" / ".cache" / "vpbench" / "features"
+
+
+def snippet_items(paths, snippets, order="by_video"):
+    """ActivityNet-style snippets (consecutive 1 s spans) of each video, video by video (what the tal
+    family builds) or interleaved across videos (every snippet then opens its file anew)."""
+    per_video = [[WorkItem(f"{p.stem}#snippet{k}", str(p), clip_span_s=(float(k), k + 1.0)) for k in range(snippets)]
+                 for p in paths]
+    if order == "by_video":
+        return [item for video in per_video for item in video]
+    return [video[k] for k in range(snippets) for video in per_video]
+
+
+def test_snippets_of_a_video_share_one_reader_and_give_the_same_features(videos, tmp_path):
+    paths = videos[-3:]  # 3 videos of 3.1 to 4.3 s at 10 fps: 3 one-second snippets each
+    spec = SamplingSpec(frames=4, resolution=32, policy="fps", fps=4)
+    shared = extract_features(PatchEncoder(), snippet_items(paths, 3), spec, "global", FeatureCache(tmp_path / "a"))
+    reopened = extract_features(PatchEncoder(), snippet_items(paths, 3, order="interleaved"), spec, "global",
+                                FeatureCache(tmp_path / "b"))
+    assert shared.timings["video_opens"] == 3 and reopened.timings["video_opens"] == 9
+    assert len(shared.features) == 9 and not shared.skipped
+    for item_id in shared.features:
+        np.testing.assert_array_equal(shared.features[item_id], reopened.features[item_id])
+        assert shared.features.info(item_id) == reopened.features.info(item_id)
+    assert entry_bytes(tmp_path / "a") == entry_bytes(tmp_path / "b")
+    # Two workers, each a contiguous run of the 9 snippets: one more open where a run starts mid-video.
+    workers = extract_features(PatchEncoder(), snippet_items(paths, 3), spec, "global", FeatureCache(tmp_path / "c"),
+                               workers=2)
+    assert workers.timings["video_opens"] == 4
+    assert entry_bytes(tmp_path / "c") == entry_bytes(tmp_path / "a")
+
+
+def test_each_decoding_worker_gets_one_contiguous_run_of_items():
+    from vpbench.features.loader import worker_runs
+
+    for count, workers in ((10, 3), (9, 3), (2, 4), (7, 1), (0, 2)):
+        order = worker_runs(count, workers)
+        assert sorted(order) == list(range(count))
+        runs = [[index for k, index in enumerate(order) if k % max(workers, 1) == w] for w in range(max(workers, 1))]
+        for run in runs:  # what a DataLoader gives worker w: the k-th index goes to worker k % workers
+            assert not run or run == list(range(run[0], run[0] + len(run)))
+        assert sum(len(run) for run in runs) == count and max(map(len, runs)) - min(map(len, runs)) <= 1
+
+
+def test_cache_writes_run_on_a_bounded_writer_thread(tmp_path):
+    import threading
+
+    from vpbench.features.cache import CacheWriter
+
+    release, written = threading.Event(), []
+
+    class SlowDisk(FeatureCache):
+        def write(self, path, key, features, metadata):
+            release.wait(30)
+            written.append(key)
+
+    writer = CacheWriter(SlowDisk(tmp_path), depth=1)
+    entry = (tmp_path / "x", "k0", torch.zeros(1), {})
+    writer.put([entry])  # the writer thread takes it and blocks on the "disk"
+    wait_for(lambda: writer._queue.empty(), 10, "the writer to take the first batch")
+    writer.put([(tmp_path / "y", "k1", torch.zeros(1), {})])  # queued: the caller does not wait
+    assert written == []
+    blocked = threading.Thread(target=writer.put, args=([(tmp_path / "z", "k2", torch.zeros(1), {})],))
+    blocked.start()
+    time.sleep(0.2)
+    assert blocked.is_alive(), "a full queue must make the caller wait (bounded memory)"
+    release.set()
+    blocked.join(10)
+    writer.close()
+    assert written == ["k0", "k1", "k2"] and writer.entries == 3
+
+
+def test_a_cache_write_error_stops_the_run_and_it_resumes_bit_for_bit(videos, tmp_path, monkeypatch):
+    items = items_for(videos[:6])
+    reference = extract_features(PatchEncoder(), items, SPEC, "tokens", FeatureCache(tmp_path / "ref"), batch_size=2)
+    original, calls = FeatureCache.write, []
+
+    def failing_write(self, path, key, features, metadata):
+        calls.append(key)
+        if len(calls) == 3:
+            raise VpbenchError(f"cannot write feature cache entry {path} (No space left on device)")
+        original(self, path, key, features, metadata)
+
+    monkeypatch.setattr(FeatureCache, "write", failing_write)
+    with pytest.raises(VpbenchError, match="No space left on device"):
+        extract_features(PatchEncoder(), items, SPEC, "tokens", FeatureCache(tmp_path / "full"), batch_size=2)
+    monkeypatch.undo()
+    done = len(list((tmp_path / "full").rglob("*.safetensors")))
+    assert 2 <= done < len(items) and not list((tmp_path / "full").rglob("*.tmp"))
+    resumed = extract_features(PatchEncoder(), items, SPEC, "tokens", FeatureCache(tmp_path / "full"), batch_size=2)
+    assert (resumed.cache_hits, resumed.cache_misses) == (done, len(items) - done)
+    assert entry_bytes(tmp_path / "full") == entry_bytes(tmp_path / "ref")
+
+
+def test_a_file_that_fails_to_open_is_tried_once_for_all_its_snippets(tmp_path, monkeypatch):
+    import vpbench.features.loader as loader
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes())
+    attempts = []
+    monkeypatch.setattr(loader, "open_source", lambda *args: attempts.append(args) or open_source(*args))
+    dataset = loader.DecodeDataset(snippet_items([broken], 4), SPEC, timeout_s=30.0)
+    decoded = [dataset[k] for k in range(4)]
+    assert [d.failure.reason for d in decoded] == ["unreadable"] * 4 and len(attempts) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="anonymous temp files are Linux's")
+def test_an_entry_is_written_without_a_named_temp_file(tmp_path, monkeypatch):
+    # A SIGKILL while the writer thread writes must leave nothing: the bytes go to an anonymous file
+    # that is named only once complete (the named-temp fallback is not taken here).
+    import vpbench.features.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "atomic_write_bytes", lambda *args: pytest.fail("fell back to a named temp"))
+    cache, path = FeatureCache(tmp_path), tmp_path / "g" / "ab" / "abc.safetensors"
+    for value in (0.0, 1.0):  # the second write replaces the first
+        cache.write(path, "abc", torch.full((2, 3), value), {"item": {}})
+    np.testing.assert_array_equal(cache.read(path, "abc"), np.ones((2, 3), np.float32))
+    assert [p.name for p in path.parent.iterdir()] == ["abc.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

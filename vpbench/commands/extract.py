@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vpbench.commands.options import integer, number
 from vpbench.errors import VpbenchError
+from vpbench.video.readers import DECODERS, DEFAULT_DECODER
 
 HELP = "extract features (tokens or embeddings) for videos"
 
@@ -52,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=integer(1), default=8, help="clips per encoder call")
     parser.add_argument("--workers", type=integer(0), default=2, help="decoding worker processes (0: decode in-process)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
+    parser.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER,
+                        help="video decoder: decord, torchcodec (CPU) or torchcodec:cuda (NVDEC); part of the cache key")
     parser.add_argument("--timeout", type=number(0, inclusive=False), default=120.0, help="seconds before a hung decode is abandoned")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="feature cache (default: $VPBENCH_CACHE/features or ~/.cache/vpbench/features)")
@@ -97,7 +100,7 @@ def _extract(args: argparse.Namespace, items, names: dict[str, str], device: str
     result = extract_features(
         model, items, spec, layout, FeatureCache(args.cache_dir),
         batch_size=args.batch_size, workers=args.workers, strict=args.strict, progress=not args.no_progress,
-        dtype=args.dtype, timeout_s=args.timeout,
+        dtype=args.dtype, timeout_s=args.timeout, decoder=args.decoder,
     )
     rank, world = distributed.rank_and_world()
     written = _write_outputs(result.features, distributed.shard(items, rank, world), names, args.out)

@@ -20,6 +20,7 @@ from vpbench.commands.options import integer
 from vpbench.console import plain, print_error, stderr_console
 from vpbench.errors import VpbenchError
 from vpbench.registry import TaskConfig, load_registry
+from vpbench.video.readers import DECODERS, DEFAULT_DECODER
 
 HELP = "run tasks end to end and write result JSONs"
 
@@ -46,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="family option, e.g. tokenizer=PATH, lm=PATH, prompts=PATH")
     parser.add_argument("--batch-size", type=integer(1), default=8)
     parser.add_argument("--workers", type=integer(0), default=2, help="decoding worker processes")
+    parser.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER,
+                        help="video decoder: decord, torchcodec (CPU) or torchcodec:cuda (NVDEC); part of the cache key")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $VPBENCH_CACHE)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad video instead of skipping it")
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 model=args.model or effective.model,
                 seed=args.seed, limit=args.limit, tiny=args.tiny, user_files=resolve_user_files(effective, args),
                 cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
+                decoder=args.decoder,
                 device=device, strict=args.strict, options=_pairs(args.option, "--option"),
                 train_mode=args.train_mode, feature_budget=budget,
             )

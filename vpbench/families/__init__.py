@@ -28,6 +28,8 @@ class RunContext:
     cache_dir: Path | None = None
     batch_size: int = 8
     workers: int = 2
+    decoder: str = "decord"  # vpbench.video.readers.DEFAULT_DECODER
+    """Video decoder backend (``--decoder``; :data:`vpbench.video.readers.DECODERS`)."""
     device: str = "cpu"
     strict: bool = False
     options: dict[str, str] = field(default_factory=dict)

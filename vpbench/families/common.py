@@ -57,6 +57,7 @@ from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
+from vpbench.video.readers import DEFAULT_DECODER
 
 SPLIT_ROLES = ("train", "eval")
 """A runner's two roles: the split an adapter learns from and the split that is scored."""
@@ -305,8 +306,10 @@ def extract(log: RunLog, context: RunContext, task: TaskConfig, model: Any, item
     result = extract_features(
         model, items, spec, layout or task.features.get("layout", "tokens"), FeatureCache(context.cache_dir),
         batch_size=context.batch_size, workers=context.workers, strict=context.strict, progress=True,
-        dtype=task.features.get("dtype", "float32"))
+        dtype=task.features.get("dtype", "float32"), decoder=context.decoder)
     log.add_extraction(name, result, role)
+    if context.decoder != DEFAULT_DECODER:  # decord's runs keep the fingerprint they always had
+        log.fingerprint["decoder"] = {"backend": context.decoder, "libraries": result.settings["decoders"]}
     return result
 
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +108,7 @@ class FeatureCache:
         dtype = _SAFETENSORS_DTYPES[str(tensor.dtype).removeprefix("torch.")]
         record[_CHECKSUM] = entry_checksum(_canonical(record), dtype, list(tensor.shape), raw)
         try:
-            atomic_write_bytes(path, save({"features": tensor}, metadata={"vpbench": _canonical(record)}))
+            _write_entry(path, save({"features": tensor}, metadata={"vpbench": _canonical(record)}))
         except OSError as error:
             raise VpbenchError(f"cannot write feature cache entry {path} ({error.strerror or error}); check that "
                                "the cache folder is writable and has space") from None
@@ -254,6 +256,96 @@ def _remove_group(group: Path) -> bool:
         leftover.unlink()
     group.rmdir()
     return True
+
+
+def _write_entry(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, with no named file while the bytes are written.
+
+    The bytes go to an anonymous file (``O_TMPFILE``) in the entry's folder, are fsynced, and only
+    then get a name, which is renamed over ``path``: a process killed while writing (SIGKILL lands
+    mid-write often now that writes overlap encoding) leaves nothing behind, not even a temp file.
+    Where ``O_TMPFILE`` or ``/proc`` is missing this falls back to :func:`atomic_write_bytes`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o666)  # the umask applies, as for open()
+    except (AttributeError, OSError):
+        atomic_write_bytes(path, data)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        named = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) through /proc: os.link takes that path only with a dir fd.
+            os.link(f"/proc/self/fd/{fd}", named.name, dst_dir_fd=folder, follow_symlinks=True)
+        except OSError:
+            atomic_write_bytes(path, data)
+            return
+        finally:
+            os.close(folder)
+        os.replace(named, path)
+    finally:
+        os.close(fd)
+
+
+class CacheWriter:
+    """Writes finished entries on a background thread, so the encoder never waits on the disk.
+
+    ``put`` hands over a batch (the entries one encoder call finished) and returns at once unless
+    ``depth`` batches are already waiting (a bounded queue: memory stays bounded when the disk is
+    slower than the encoder; the time blocked is ``wait_s``). Each entry is still written
+    atomically with its own fsync (:meth:`FeatureCache.write`), so a killed run leaves only
+    complete entries and a resume finds exactly the ones written. A write error is raised in the
+    caller's thread by the next ``put`` or by ``close``; batches queued behind it are dropped.
+    ``close`` writes every batch already handed over before it returns.
+    """
+
+    def __init__(self, cache: FeatureCache, depth: int = 4) -> None:
+        self.cache = cache
+        self.write_s = 0.0  # time the writer thread spent writing
+        self.wait_s = 0.0  # time the caller spent blocked on a full queue
+        self.entries = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="vpbench-cache-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[tuple[Path, str, object, dict]]) -> None:
+        """Queue ``(path, key, features, metadata)`` entries for writing."""
+        self._raise_failure()
+        start = time.perf_counter()
+        self._queue.put(batch)
+        self.wait_s += time.perf_counter() - start
+
+    def close(self) -> None:
+        """Write what was queued, stop the thread, raise a write error if one happened."""
+        start = time.perf_counter()
+        self._queue.put(None)
+        self._thread.join()
+        self.wait_s += time.perf_counter() - start
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _loop(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so a blocked put returns and sees the error
+            start = time.perf_counter()
+            try:
+                for path, key, features, metadata in batch:
+                    self.cache.write(path, key, features, metadata)
+                    self.entries += 1
+            except BaseException as error:  # re-raised in the caller's thread
+                self._error = error
+            self.write_s += time.perf_counter() - start
 
 
 class CacheEntryError(VpbenchError):

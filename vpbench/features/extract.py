@@ -9,6 +9,9 @@
   depends only on its own row. Batch size is therefore not part of the cache key, but runs
   meant to match bit for bit must use the same one.
 * Bad videos are skipped with a reason and counted; ``strict=True`` makes the first one fatal.
+* The encoder never waits on the disk: finished entries go to a writer thread
+  (:class:`~vpbench.features.cache.CacheWriter`, a bounded queue) while the next batch encodes;
+  ``timings.write_wait_s`` is the time it did wait (a full queue). A write error stops the run.
 * A cache entry is used only after it is read back and verified (checksum, key, shape; see
   :mod:`vpbench.features.cache`): a bad one is recomputed and counted (``recomputed``), never
   trusted and never fatal. Verifying reads every hit once more than the adapter will; that is
@@ -30,13 +33,14 @@ import numpy as np
 
 from vpbench.errors import VpbenchError
 from vpbench.features import distributed
-from vpbench.features.cache import CacheEntryError, FeatureCache, read_metadata
+from vpbench.features.cache import CacheEntryError, CacheWriter, FeatureCache, read_metadata
 from vpbench.features.encode import ClipEncoder, decode_spec
 from vpbench.features.items import WorkItem, check_unique
 from vpbench.features.keys import FeatureSettings, Identity, item_key, model_fingerprint, video_identity
 from vpbench.features.loader import DecodeDataset, Decoded, make_loader
 from vpbench.video import SamplingSpec, VideoDecodeFailure
-from vpbench.video.readers import MISSING
+from vpbench.video import decoder_versions
+from vpbench.video.readers import DEFAULT_DECODER, MISSING, check_decoder
 
 
 RECOMPUTED_LISTED = 50
@@ -135,6 +139,7 @@ def extract_features(
     identity: Identity = "stat",
     model_key: str | None = None,
     encode_kwargs: Mapping[str, Any] | None = None,
+    decoder: str = DEFAULT_DECODER,
 ) -> ExtractionResult:
     """Features for every item, computing only what the cache does not hold.
 
@@ -143,7 +148,9 @@ def extract_features(
     clips (views) per encoder call; ``workers`` decoding processes run ahead of the encoder.
     ``model_key`` replaces the encoder's identity in the cache key (it must then cover the
     weights and the pixel normalisation). ``encode_kwargs`` go to the encoder's ``video_tokens`` /
-    ``video_embedding`` (e.g. a layer choice) and are part of the key. Under
+    ``video_embedding`` (e.g. a layer choice) and are part of the key. ``decoder`` names the
+    video backend (:data:`vpbench.video.readers.DECODERS`); it and its libraries' versions are
+    part of the key. Under
     torch.distributed each rank extracts its shard; every rank gets the merged result.
 
     Decoding workers start from a fork server (see :mod:`vpbench.features.loader`), which
@@ -172,6 +179,7 @@ def extract_features(
         dtype=dtype,
         encode_kwargs=tuple(sorted((encode_kwargs or {}).items())),
         identity=identity,
+        decoders=tuple(sorted(decoder_versions(check_decoder(decoder)).items())),
     )
     digest = settings.digest()
     cache.prepare(settings)
@@ -214,7 +222,7 @@ def extract_features(
     if misses:
         workers = min(workers, len(misses))
         with _cpu_threads(encoder_cpu_threads(workers), encoder.device):
-            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s), workers))
+            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s, decoder), workers, runs_per_worker=True))
 
     timings = {"setup_s": setup_s, **run.report(), "wall_s": time.perf_counter() - started}
     gathered = distributed.all_gather(
@@ -256,8 +264,8 @@ class _Run:
         self.progress = progress
         self.label = label
         self.skipped: list[SkippedItem] = []
-        self.timings = {"decode_s": 0.0, "wait_s": 0.0, "encode_s": 0.0, "write_s": 0.0}
-        self.counts = {"decoded_items": 0, "encoded_clips": 0, "encoder_calls": 0}
+        self.timings = {"decode_s": 0.0, "wait_s": 0.0, "encode_s": 0.0, "write_s": 0.0, "write_wait_s": 0.0}
+        self.counts = {"decoded_items": 0, "video_opens": 0, "encoded_clips": 0, "encoder_calls": 0}
         self._pending: list[tuple[int, int, Any]] = []  # (position, view, clip uint8 [T, R, R, 3])
         self._outputs: dict[int, list] = {}
         self._infos: dict[int, dict] = {}
@@ -266,6 +274,7 @@ class _Run:
         from tqdm import tqdm
 
         bar = tqdm(total=len(self.misses), desc=f"extract {self.label}", unit="video", disable=not self.progress)
+        self._writer = CacheWriter(self.cache)
         samples = iter(loader)
         try:
             waited = time.perf_counter()
@@ -282,12 +291,18 @@ class _Run:
             shutdown = getattr(samples, "_shutdown_workers", None)
             if shutdown is not None:
                 shutdown()
+            try:
+                self._writer.close()  # what was encoded is kept, even when the loop failed
+            finally:
+                self.timings["write_s"] += self._writer.write_s
+                self.timings["write_wait_s"] += self._writer.wait_s
 
     def report(self) -> dict[str, float]:
         return {**self.timings, **{name: float(count) for name, count in self.counts.items()}}
 
     def _take(self, sample: Decoded, bar) -> None:
         self.timings["decode_s"] += sample.decode_s
+        self.counts["video_opens"] += sample.opened
         item = self.misses[sample.position]
         if sample.failure is not None:
             if self.strict:
@@ -315,22 +330,23 @@ class _Run:
         self.timings["encode_s"] += time.perf_counter() - start
         self.counts["encoder_calls"] += 1
         self.counts["encoded_clips"] += len(chunk)
+        finished = []
         for (position, view, _), features in zip(chunk, output):
             views = self._outputs[position]
             views[view] = features
             if all(v is not None for v in views):
-                self._write(position, torch.stack(views))
-                bar.update(1)
+                finished.append(self._entry(position, torch.stack(views)))
+        if finished:
+            self._writer.put(finished)  # written on the writer's thread while the next batch encodes
+            bar.update(len(finished))
 
-    def _write(self, position: int, features) -> None:
-        start = time.perf_counter()
+    def _entry(self, position: int, features) -> tuple:
+        """(path, key, features, metadata) of a finished item's cache entry."""
         item = self.misses[position]
         path, key = self.entries[item.item_id]
         info = self._infos.pop(position)
         del self._outputs[position]
-        metadata = {"item": {"path": item.path, **item.span_key()}, "info": info}
-        self.cache.write(path, key, features, metadata)
-        self.timings["write_s"] += time.perf_counter() - start
+        return path, key, features, {"item": {"path": item.path, **item.span_key()}, "info": info}
 
 
 def encoder_cpu_threads(workers: int) -> int:

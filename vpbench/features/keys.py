@@ -2,7 +2,7 @@
 
 A key covers the model weights, the full :class:`SamplingSpec` (with its augmentation settings
 and seed, for augmented training views), the token layout and its options, the storage dtype,
-the decoder libraries' versions, the pixel pipeline version, the video's identity (resolved
+the decoder backend (``--decoder``: its libraries and their versions), the pixel pipeline version, the video's identity (resolved
 path + size + mtime, or a content hash), the item's clip span and, for an augmented view, its
 stream key and view index: every augmented view is an entry of its own, so asking for more
 views later computes only the new ones.

@@ -1,4 +1,4 @@
-"""Frame sources: a video file (decord), a folder of images or one image, read by frame index.
+"""Frame sources: a video file (decord or torchcodec), a folder of images or one image, by frame index.
 
 Both give the same three things: a frame count, a frame rate (None when unknown) and
 ``read(indices) -> uint8 [N, H, W, 3]`` RGB, fetching only the frames asked for (decord seeks
@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vpbench.errors import VideoDecodeError
+from vpbench.errors import VideoDecodeError, VpbenchError
 
 MISSING = "missing"
 EMPTY_FILE = "empty_file"
@@ -60,8 +60,24 @@ class FrameSource(Protocol):
     def read(self, indices: np.ndarray) -> np.ndarray: ...
 
 
-def open_source(path: str | os.PathLike, fps: float | None = None) -> FrameSource:
-    """Open a video file or a frame folder; ``fps`` overrides (or, for folders, supplies) the rate."""
+DECODERS = ("decord", "torchcodec", "torchcodec:cuda")
+"""Video file decoders: decord (the default), torchcodec on the CPU, torchcodec on NVDEC."""
+DEFAULT_DECODER = "decord"
+
+
+def check_decoder(decoder: str) -> str:
+    """``decoder`` if it names a known backend, else an error listing them."""
+    if decoder not in DECODERS:
+        raise VpbenchError(f"decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+    return decoder
+
+
+def open_source(path: str | os.PathLike, fps: float | None = None, decoder: str = DEFAULT_DECODER) -> FrameSource:
+    """Open a video file or a frame folder; ``fps`` overrides (or, for folders, supplies) the rate.
+
+    ``decoder`` picks the video file backend (:data:`DECODERS`); frame folders and images are read
+    with PIL whatever it says."""
+    check_decoder(decoder)
     path = Path(path)
     if not path.exists():
         raise VideoDecodeFailure(path, MISSING, "no such file or directory")
@@ -71,6 +87,10 @@ def open_source(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
         raise VideoDecodeFailure(path, EMPTY_FILE, "file has 0 bytes")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path, fps)
+    if decoder.startswith("torchcodec"):
+        from vpbench.video.torchcodec_source import TorchcodecSource
+
+        return TorchcodecSource(path, fps, device=decoder.partition(":")[2] or "cpu")
     return DecordSource(path, fps)
 
 
@@ -79,17 +99,26 @@ _DECODER_DISTRIBUTIONS = {"decord": ("decord", "eva-decord", "decord2"), "PIL": 
 
 
 @functools.lru_cache(maxsize=None)
-def decoder_versions() -> dict[str, str]:
-    """Decoder libraries whose version can change decoded pixels (part of the cache key).
+def decoder_versions(decoder: str = DEFAULT_DECODER) -> dict[str, str]:
+    """The libraries ``decoder`` decodes with, whose versions can change decoded pixels (part of
+    the cache key): decord or torchcodec (+ its FFmpeg and, for NVDEC, the device), and PIL.
 
-    Read from package metadata rather than by importing decord: its bundled FFmpeg, once
-    loaded, breaks PyAV's VP9 encoder in the same process, and the parent of decoding workers
-    need not load it at all.
+    decord's is read from package metadata rather than by importing decord: its bundled FFmpeg,
+    once loaded, breaks PyAV's VP9 encoder in the same process, and the parent of decoding
+    workers need not load it at all. The default's entries are what they were before torchcodec
+    existed, so caches written then stay valid.
     """
     from importlib import metadata
 
+    check_decoder(decoder)
     versions = {}
+    if decoder.startswith("torchcodec"):
+        from vpbench.video.torchcodec_source import torchcodec_version
+
+        versions["torchcodec"] = torchcodec_version() + (" nvdec" if decoder.endswith(":cuda") else "")
     for module, distributions in _DECODER_DISTRIBUTIONS.items():
+        if module == "decord" and decoder != "decord":
+            continue
         for distribution in distributions:
             try:
                 versions[module] = f"{distribution}=={metadata.version(distribution)}"

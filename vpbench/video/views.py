@@ -18,7 +18,7 @@ import numpy as np
 
 from vpbench.errors import VpbenchError
 from vpbench.video.augment import AugmentedView, ViewPlan, plan_crop, plan_flip, plan_temporal
-from vpbench.video.readers import BAD_SPAN, TIMEOUT, VideoDecodeFailure, open_source
+from vpbench.video.readers import BAD_SPAN, DEFAULT_DECODER, TIMEOUT, FrameSource, VideoDecodeFailure, open_source
 from vpbench.video.sampling import ClipSpanError, SamplingSpec, clip_range, temporal_indices
 from vpbench.video.transforms import crop_and_resize, resize_and_crop
 
@@ -59,6 +59,8 @@ def decode_views(
     fps: float | None = None,
     timeout_s: float | None = None,
     augment_view: AugmentedView | None = None,
+    decoder: str = DEFAULT_DECODER,
+    source: FrameSource | None = None,
 ) -> tuple[np.ndarray, ViewInfo]:
     """Views uint8 ``[V, T, R, R, 3]`` (view ``k`` = temporal ``k // S``, spatial ``k % S``) + info.
 
@@ -66,23 +68,26 @@ def decode_views(
     by time. ``timeout_s`` bounds a hung decoder (a stalled network mount, a pathological
     file): the call returns a ``timeout`` failure and abandons the stuck thread. With
     ``spec.augment``, ``augment_view`` names the one augmented view to make (``V = 1``).
+    ``decoder`` names the video backend (:data:`vpbench.video.readers.DECODERS`); ``source``, a
+    source already opened on ``path`` (with ``fps`` and ``decoder``), is read instead of opening
+    the file again (the snippets of one video from one reader).
     """
     if (spec.augment is None) != (augment_view is None):
         raise VpbenchError(f"{path}: an augmented view needs both SamplingSpec.augment and augment_view "
                            f"(got augment={spec.augment!r}, augment_view={augment_view!r})")
 
     def run() -> tuple[np.ndarray, ViewInfo]:
+        opened = source if source is not None else open_source(path, fps, decoder)
         if augment_view is not None:
-            return _decode_augmented(path, spec, clip_span_s, frame_span, fps, augment_view)
-        return _decode_views(path, spec, clip_span_s, frame_span, fps)
+            return _decode_augmented(path, opened, spec, clip_span_s, frame_span, augment_view)
+        return _decode_views(path, opened, spec, clip_span_s, frame_span)
 
     if timeout_s is None:
         return run()
-    return _call_with_timeout(run, timeout_s, path)
+    return call_with_timeout(run, timeout_s, path)
 
 
-def _decode_views(path, spec, clip_span_s, frame_span, fps) -> tuple[np.ndarray, ViewInfo]:
-    source = open_source(path, fps)
+def _decode_views(path, source, spec, clip_span_s, frame_span) -> tuple[np.ndarray, ViewInfo]:
     try:
         clip = clip_range(source.num_frames, source.fps, clip_span_s, frame_span)
         indices, padded = temporal_indices(spec, clip, source.fps)
@@ -103,8 +108,7 @@ def _decode_views(path, spec, clip_span_s, frame_span, fps) -> tuple[np.ndarray,
     return views, info
 
 
-def _decode_augmented(path, spec, clip_span_s, frame_span, fps, view: AugmentedView) -> tuple[np.ndarray, ViewInfo]:
-    source = open_source(path, fps)
+def _decode_augmented(path, source, spec, clip_span_s, frame_span, view: AugmentedView) -> tuple[np.ndarray, ViewInfo]:
     try:
         clip = clip_range(source.num_frames, source.fps, clip_span_s, frame_span)
         indices, padded = plan_temporal(spec, view, clip, source.fps)
@@ -122,7 +126,7 @@ def _decode_augmented(path, spec, clip_span_s, frame_span, fps, view: AugmentedV
     return clip_pixels[None], info
 
 
-def _call_with_timeout(fn: Callable[[], T], timeout_s: float, path: str | os.PathLike) -> T:
+def call_with_timeout(fn: Callable[[], T], timeout_s: float, path: str | os.PathLike) -> T:
     """Run ``fn`` on a daemon thread; give up after ``timeout_s``.
 
     A thread (not a signal) because a decoder stuck inside C code never returns to Python to
