@@ -328,13 +328,13 @@ def _tokenizer_inputs(folder: Path) -> list[str]:
 
 def _weights_digest(folder: Path, where: str) -> str:
     from vpbench.models.checkpoint import sha256_file
-    from vpbench.models.transformers_format import weight_files
+    from vpbench.models.transformers_format import weight_files, weights_identity
 
     try:
         digests = [sha256_file(path) for path in weight_files(folder)]
     except CheckpointError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
-    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+    return weights_identity(digests)
 
 
 def _read_json(path: Path, name: str) -> dict[str, Any]:

@@ -195,8 +195,13 @@ def read_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any], str
     for path in weight_files(folder):
         tensors.update(read_safetensors(path, f"{WHAT} weights")[0])
         digests.append(sha256_file(path))
-    identity = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
-    return {k: v.float() for k, v in tensors.items()}, config_json, identity
+    return {k: v.float() for k, v in tensors.items()}, config_json, weights_identity(digests)
+
+
+def weights_identity(digests: list[str]) -> str:
+    """One identity for a checkpoint's weights: its file's sha256, or, for shards, the sha256 of
+    their sha256s in file order."""
+    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
