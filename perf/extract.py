@@ -13,16 +13,20 @@ cameras write):
   ``extract_features`` (decode, encode, cache writes) on a fresh cache.
 
 ``overlap = end_to_end / min(decode_only, encode_only)``: a pipeline cannot beat its slower
-stage, so 1.0 means that stage ran at full speed and the other hid behind it. The three are
-measured in turn within each of ``--repeats`` rounds (a load spike on a shared machine hits one
-round, not a whole stage), the ratio is taken per round, and the median and the spread (min..max)
-over rounds are printed. On a CPU the defaults (720p clips, ``--frames 4 --size 108``) make the Base
-encoder cost about as much per clip as decoding it on the 2-core development machine (measured
-0.96 with decord, 1.13 with torchcodec), the case where overlap matters most; the printed
-``encode/decode cost`` says how close another machine is. A pipeline first fills (one batch is
-decoded before the first encoder call), so the ratio's ceiling is about ``N / (N + batch)`` for
-``N`` clips: the defaults (24 clips, batch 1) put it at 0.96. The last line is ``overlap_ratio: X``,
-the median over rounds of the lowest ratio over decoders.
+stage, so 1.0 means that stage ran at full speed and the other hid behind it. Throughputs are
+steady-state: decode-only from the first decoded clip to the last, end to end from the end of the
+extractor's first encoder call to the end of its last (its ``steady_s``), encode-only on warm,
+pre-decoded clips. The fill (worker start-up, the first decode before the first encoder call) is
+paid once per extraction, so it costs ``batch / N`` of a run of ``N`` clips: 4% of this script's
+24, 1/246,534 of a K400 pass; the whole-run figures, fill included, are printed beside. The three
+stages are measured within each of ``--repeats`` rounds in a shuffled order (this VM's single-core
+speed drifts by +-10% over seconds, seen with a bare matmul loop, so a stage measured minutes away
+from the others would compare two machines); the ratio is taken per round, and the median and the
+spread (min..max) over rounds are printed. On a CPU the defaults (720p clips, ``--frames 4 --size
+108``) make the Base encoder cost about as much per clip as decoding it on the 2-core development
+machine (measured 0.96 with decord, 1.13 with torchcodec), the case where overlap matters most; the
+printed ``encode/decode cost`` says how close another machine is. The last line is
+``overlap_ratio: X``, the median over rounds of the lowest steady-state ratio over decoders.
 
     python perf/extract.py                          # 2-core CPU: 1 worker + 1 encoder thread
     python perf/extract.py --device cuda            # GPU: 16x288, bf16 (perf/gpu.sh)
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -103,12 +108,17 @@ def sampling_vs_full_decode(work: Path, gop: int, size: tuple[int, int], decoder
                   f"{full:.3f} s | sample/full: {sample / full:.2f}")
 
 
-def decode_only(items, spec, workers: int, decoder: str) -> float:
+def decode_only(items, spec, workers: int, decoder: str) -> tuple[float, float]:
+    """Clips/s of the extractor's decoding loader alone: over the whole run (worker start-up
+    included), and in steady state (from the first decoded clip to the last, the clips after the first)."""
     start = time.perf_counter()
-    clips = 0
+    clips, first = 0, None
     for sample in make_loader(DecodeDataset(items, spec, 120.0, decoder), workers, runs_per_worker=True):
         clips += 0 if sample.views is None else sample.views.shape[0]
-    return clips / (time.perf_counter() - start)
+        if first is None:
+            first = (time.perf_counter(), clips)
+    end = time.perf_counter()
+    return clips / (end - start), (clips - first[1]) / (end - first[0])
 
 
 def encode_only(encoder: ClipEncoder, views, batch_size: int, threads: int, device: str) -> float:
@@ -128,15 +138,18 @@ def encode_only(encoder: ClipEncoder, views, batch_size: int, threads: int, devi
         torch.set_num_threads(before)
 
 
-def end_to_end(model, items, spec, batch_size: int, workers: int, decoder: str) -> tuple[float, dict]:
-    """Clips/s of the whole extraction, and its own stage timings (where the time went)."""
+def end_to_end(model, items, spec, batch_size: int, workers: int, decoder: str) -> tuple[float, float, dict]:
+    """Clips/s of the whole extraction (setup and fill included) and in steady state (the
+    extractor's ``steady_s``: from the end of its first encoder call to the end of its last), and
+    its own stage timings (where the time went)."""
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         result = extract_features(model, items, spec, "tokens", FeatureCache(cache), batch_size=batch_size,
                                   workers=workers, model_key="perf", decoder=decoder)
         elapsed = time.perf_counter() - start
     assert result.cache_misses == len(items) and not result.skipped, result.skipped
-    return len(items) * spec.num_views / elapsed, result.timings
+    timings = result.timings
+    return len(items) * spec.num_views / elapsed, timings["steady_clips"] / timings["steady_s"], timings
 
 
 def spread(values: list[float]) -> str:
@@ -196,31 +209,47 @@ def main() -> None:
     for decoder in sorted(decoders, reverse=True):  # warm-up: start the fork server (torchcodec's preload first)
         decode_only(items[: args.workers], spec, args.workers, decoder)
 
-    rounds: dict[str, dict[str, list]] = {d: {"decode": [], "encode": [], "end_to_end": [], "ratio": [],
-                                              "timings": []} for d in decoders}
+    stages = ("decode", "encode", "end_to_end")
+    rounds: dict[str, dict[str, list]] = {d: {name: [] for name in ("decode", "decode_whole", "encode", "end_to_end",
+                                                                  "end_to_end_whole", "ratio", "ratio_whole",
+                                                                  "timings")} for d in decoders}
+    order = random.Random(0)
     for _ in range(args.repeats):
-        for decoder in decoders:  # interleaved: every stage of every decoder once per round
+        for decoder in decoders:  # interleaved: every stage of every decoder once per round, in a shuffled order
             stats = rounds[decoder]
-            stats["decode"].append(decode_only(items, spec, args.workers, decoder))
-            stats["encode"].append(encode_only(encoder, views, args.batch_size, threads, args.device))
-            throughput, timings = end_to_end(model, items, spec, args.batch_size, args.workers, decoder)
-            stats["end_to_end"].append(throughput)
-            stats["timings"].append(timings)
+            for stage in order.sample(stages, len(stages)):
+                if stage == "decode":
+                    whole, steady = decode_only(items, spec, args.workers, decoder)
+                    stats["decode_whole"].append(whole)
+                    stats["decode"].append(steady)
+                elif stage == "encode":
+                    stats["encode"].append(encode_only(encoder, views, args.batch_size, threads, args.device))
+                else:
+                    whole, steady, timings = end_to_end(model, items, spec, args.batch_size, args.workers, decoder)
+                    stats["end_to_end_whole"].append(whole)
+                    stats["end_to_end"].append(steady)
+                    stats["timings"].append(timings)
             stats["ratio"].append(stats["end_to_end"][-1] / min(stats["decode"][-1], stats["encode"][-1]))
+            stats["ratio_whole"].append(stats["end_to_end_whole"][-1] / min(stats["decode_whole"][-1],
+                                                                             stats["encode"][-1]))
 
     print(f"config: Base (random weights), {len(items)} clips of {spec.frames}x{spec.resolution}px from 10 s "
           f"{args.clip_size} H.264 (gop {args.gop}), batch {args.batch_size}, {args.workers} decoding workers, encoder on "
-          f"{threads} threads ({args.device}), {args.repeats} interleaved rounds; clips/s as median [min..max]")
+          f"{threads} threads ({args.device}), {args.repeats} interleaved rounds; clips/s as median [min..max]; "
+          f"steady state: after the first clip (decode-only: decoded; end to end: encoded)")
     for decoder, stats in rounds.items():
         cost = statistics.median(d / e for d, e in zip(stats["decode"], stats["encode"]))
         print(f"{decoder}: decode_only {spread(stats['decode'])} | encode_only {spread(stats['encode'])} "
               f"| end_to_end {spread(stats['end_to_end'])} | encode/decode cost {cost:.2f} "
               f"| overlap {spread(stats['ratio'])}")
+        print(f"  {decoder} whole runs (start-up and fill included): decode_only {spread(stats['decode_whole'])} "
+              f"| end_to_end {spread(stats['end_to_end_whole'])} | overlap {spread(stats['ratio_whole'])}")
         # Inside the pipeline: did a stage run slower than alone (cores shared), or wait on the other or the disk?
         inside = {name: statistics.median(t[name] for t in stats["timings"])
-                  for name in ("decode_s", "encode_s", "wait_s", "write_wait_s", "wall_s")}
+                  for name in ("decode_s", "encode_s", "wait_s", "write_wait_s", "wall_s", "steady_s")}
         clips = len(items) * spec.num_views
-        print(f"  {decoder} in the pipeline (median round): wall {inside['wall_s']:.1f} s | encode {inside['encode_s']:.1f} s "
+        print(f"  {decoder} in the pipeline (median round): wall {inside['wall_s']:.1f} s, of which steady state "
+              f"{inside['steady_s']:.1f} s | encode {inside['encode_s']:.1f} s "
               f"(alone {clips / statistics.median(stats['encode']):.1f} s) | decode {inside['decode_s']:.1f} s "
               f"(alone {clips / statistics.median(stats['decode']) * args.workers:.1f} s of worker time) "
               f"| waiting for decoded clips {inside['wait_s']:.1f} s | waiting on cache writes {inside['write_wait_s']:.1f} s")

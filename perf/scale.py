@@ -6,15 +6,16 @@ shape: many short videos, as K400) once into a temporary folder, then for each e
 not) trains the same MAP head (the probe's adapter, one setting) two ways:
 
 * cached: ``--views`` augmented views per clip extracted through the feature cache (the first
-  run's cost, timed apart), then ``--epochs`` epochs reading features back from the cache per
-  batch, as a K400-sized table is read (no in-memory copy); bytes read = feature payload bytes;
+  run's cost, timed apart), packed into the sharded feature store a run builds when its table
+  does not fit ``--option memory_budget`` (:func:`vpbench.families.probe.train_store`, timed
+  apart), then ``--epochs`` epochs read from the store in its epoch order, within
+  ``--memory-budget``; bytes read = the store's block reads (every block of an epoch read once,
+  in ``block_reads`` reads: sequential), with no in-memory copy of the table;
 * streaming (:mod:`vpbench.families.streaming`): ``--epochs`` epochs of decode -> augment ->
   encode -> head step, ``--workers`` decoding processes; bytes read = the video files' bytes.
 
-Cached reads go through :func:`cached_reader` (``features, ids, views -> load(items, views)``):
-THE HOOK for the sharded feature store (``vpbench/features/store.py``, written in parallel),
-which makes an epoch one sequential pass over a few shard files instead of one file per item;
-until it lands, this measures the cache as it is (one ``.npy`` entry per item, read in shuffled order).
+Reading the same epochs one cache entry per item, in a shuffled order, is measured against the
+store by ``perf/store.py``.
 
 Prints, per width, the wall times and bytes read per epoch of both paths, then the ratios. The
 last line is ``streaming_bytes_ratio: X``: streaming's bytes per epoch at the widest over the
@@ -27,11 +28,12 @@ narrowest width (1.00: independent of the token size, while the cached bytes gro
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +42,10 @@ from vpbench.adapters.classification import fit_probe, probe_spec
 from vpbench.datasets import Sample
 from vpbench.features import FeatureCache, extract_features
 from vpbench.features.encode import ClipEncoder
+from vpbench.commands.cache import parse_size
 from vpbench.families import streaming, train_views
 from vpbench.families.common import FeatureTable
+from vpbench.families.probe import store_order, train_store
 from vpbench.families.train_mode import format_bytes
 from vpbench.models.config import VideoPrismConfig
 from vpbench.models.videoprism import build_model
@@ -71,30 +75,6 @@ def make_encoder(dim: int, device: str):
     return model.to(device).eval()
 
 
-class CountingFeatures(Mapping[str, np.ndarray]):
-    """A feature map that counts the payload bytes read through it."""
-
-    def __init__(self, features: Mapping[str, np.ndarray]) -> None:
-        self.features = features
-        self.bytes = 0
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        array = self.features[key]
-        self.bytes += array.nbytes
-        return array
-
-    def __iter__(self):
-        return iter(self.features)
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-
-def cached_reader(features: Mapping[str, np.ndarray], ids: Sequence[str], views: int):
-    """HOOK: how cached training reads its features (today: the cache, one entry per item, per batch)."""
-    return train_views.view_loader(FeatureTable(features, ids, view=0, memory_bytes=0), views)
-
-
 def probe(args: argparse.Namespace):
     """The probe's MAP head at a small size, one setting (no grid), progress bars off."""
     adapter = {"type": "map", "heads": 2, "hidden": 32, "epochs": args.epochs, "batch_size": args.head_batch,
@@ -118,14 +98,21 @@ def run_cached(samples, model, args, cache_dir: Path) -> dict[str, Any]:
     result = extract_features(model, items, SPEC, "tokens", FeatureCache(cache_dir), batch_size=args.batch,
                               workers=args.workers, dtype="float16")
     extract_s = time.perf_counter() - started
-    counting = CountingFeatures(result.features)
-    load = cached_reader(counting, [item.item_id for item in items], args.views)
-    counting.bytes = 0  # the table read one item to learn the shape
+    table = FeatureTable(result.features, [item.item_id for item in items], view=0, memory_bytes=0)
     started = time.perf_counter()
-    fit_probe(probe(args), load, [s.label for s in samples], model.config.model_dim,
-              views=args.views)
+    store, _ = train_store(cache_dir, table, args.views, seed=0, dtype="float16",
+                           memory_bytes=parse_size(args.memory_budget))
+    store_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fit_probe(probe(args), train_views.view_loader(store, args.views), [s.label for s in samples],
+              model.config.model_dim, views=args.views, order=store_order(store, args.views))
     train_s = time.perf_counter() - started
-    return {"extract_s": extract_s, "epoch_s": train_s / args.epochs, "bytes_per_epoch": counting.bytes / args.epochs}
+    reader = store.reader
+    epoch_bytes = reader.epoch_bytes[-args.epochs:]  # the refit's epochs (a grid would plan more before)
+    return {"extract_s": extract_s, "store_s": store_s, "epoch_s": train_s / args.epochs,
+            "bytes_per_epoch": statistics.mean(epoch_bytes), "section_bytes": store.reader.store.nbytes / args.views,
+            "block_reads": reader.reads, "block_bytes": reader.block_rows * reader.store.row_bytes,
+            "scattered_bytes": reader.scattered_bytes}
 
 
 def run_streaming(samples, model, args) -> dict[str, Any]:
@@ -149,6 +136,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes")
     parser.add_argument("--batch", type=int, default=16, help="clips per encoder call")
     parser.add_argument("--head-batch", type=int, default=64, help="clips per head step")
+    parser.add_argument("--memory-budget", default="8M",
+                        help="what the cached path's store may hold in memory (--option memory_budget): "
+                             "a quarter of it is one read block")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="where the encoder and the head run (streaming uses bf16 autocast on CUDA)")
     parser.add_argument("--folder", type=Path, default=None, help="where the clips go (default: a temp folder)")
@@ -170,14 +160,18 @@ def main() -> None:
             cached = run_cached(samples, model, args, Path(temp) / f"cache-{dim}")
             streamed = run_streaming(samples, model, args)
             rows[dim] = (cached, streamed)
-            print(f"D={dim}: cached: extract {cached['extract_s']:.1f} s ({args.views} views), "
-                  f"{cached['epoch_s']:.2f} s/epoch, {format_bytes(cached['bytes_per_epoch'])} read/epoch | "
+            print(f"D={dim}: cached: extract {cached['extract_s']:.1f} s ({args.views} views), store built in "
+                  f"{cached['store_s']:.1f} s, {cached['epoch_s']:.2f} s/epoch, "
+                  f"{format_bytes(cached['bytes_per_epoch'])} read/epoch "
+                  f"({cached['bytes_per_epoch'] / cached['section_bytes']:.2f}x one epoch's rows; "
+                  f"{cached['block_reads']} block reads of <= {format_bytes(cached['block_bytes'])} in all, "
+                  f"{format_bytes(cached['scattered_bytes'])} read row by row) | "
                   f"streaming: {streamed['epoch_s']:.2f} s/epoch, {format_bytes(streamed['bytes_per_epoch'])} "
                   f"read/epoch ({streamed['clips']} clips)")
         first, last = rows[args.dims[0]], rows[args.dims[-1]]
         for dim, (cached, streamed) in rows.items():
-            total_cached = cached["extract_s"] + args.epochs * cached["epoch_s"]
-            print(f"D={dim}: wall for {args.epochs} epoch(s): cached {total_cached:.1f} s (extract included), "
+            total_cached = cached["extract_s"] + cached["store_s"] + args.epochs * cached["epoch_s"]
+            print(f"D={dim}: wall for {args.epochs} epoch(s): cached {total_cached:.1f} s (extract and store included), "
                   f"streaming {args.epochs * streamed['epoch_s']:.1f} s; streaming/cached bytes per epoch "
                   f"{streamed['bytes_per_epoch'] / max(cached['bytes_per_epoch'], 1):.2f}")
         print(f"cached_bytes_ratio: {last[0]['bytes_per_epoch'] / max(first[0]['bytes_per_epoch'], 1):.2f}")

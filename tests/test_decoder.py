@@ -4,6 +4,7 @@ planted facts where a shuffled-video control cannot."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 
@@ -267,6 +268,26 @@ def _train_pair(examples, train_tokens, steps: int, epochs: int):
                                 TrainSettings(resampler_steps, 16, 1e-3, 0))
         models.append(model)
     return models
+
+
+def test_the_tiny_lm_is_trained_once_per_process_and_each_caller_gets_its_own_copy():
+    """A run and its control build the same tiny LM: the second build is a copy of the first, equal to a fresh
+    training, leaves the random generator where a fresh training leaves it, and is not shared with the first."""
+    examples = [Example(i, "A video of", f"a {c} square moves left") for i, c in enumerate(COLOURS)]
+    build = functools.partial(decoder.build_tiny_language_model, examples, prefix_length=4, seed=0, device="cpu")
+    fresh = decoder.train_tiny_language_model(examples, prefix_length=4, seed=0, device="cpu", steps=3)
+    after_training = torch.get_rng_state()
+    first = build(steps=3)
+    torch.manual_seed(12345)  # what other code did in between
+    second = build(steps=3)
+    assert torch.equal(torch.get_rng_state(), after_training)
+    assert first.model is not second.model and first.info == second.info == fresh.info
+    for a, b, c in zip(first.model.parameters(), second.model.parameters(), fresh.model.parameters()):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    second.model.get_input_embeddings().weight.data.add_(1.0)  # LoRA wrapping or training would change it
+    assert torch.equal(build(steps=3).model.get_input_embeddings().weight, first.model.get_input_embeddings().weight)
+    other = build(steps=4)  # other settings: trained anew
+    assert not torch.equal(other.model.get_input_embeddings().weight, first.model.get_input_embeddings().weight)
 
 
 def test_tiny_lm_and_resampler_caption_planted_facts_far_above_a_shuffled_video_control(tmp_path):

@@ -20,7 +20,7 @@ from vpbench import metrics
 from vpbench.errors import MissingDependencyError, RegistryError, VpbenchError
 from vpbench.families import RunContext, run_task
 from vpbench.registry import load_registry
-from vpbench.results import build_result, load_results, write_result
+from vpbench.results import build_result, load_results, result_filename, write_result
 from vpbench.tiny import default_tiny_root, make_tiny, tiny_user_files
 
 ZEROSHOT_TASKS = ("msrvtt-retrieval", "vatex-retrieval", "activitynet-retrieval", "k400-zeroshot", "k600-zeroshot",
@@ -268,6 +268,15 @@ def test_prompt_file_is_used_and_recorded(out_dir, tmp_path):
     assert default["adapter"]["prompts"]["source"] == {"kind": "task", "file": None, "sha256": None}
     assert default["protocol"]["deviations"] == [] and default["counts"]["prompts_per_class"] == 28
     assert default["fingerprint_sha256"] != result["fingerprint_sha256"]
+    # Another experiment than the default run: its result and its files are named apart, nothing overwritten.
+    digest = hashlib.sha256(str(prompts).encode()).hexdigest()[:8]
+    assert result["fingerprint"]["chosen"] == [f"prompts-{digest}"] and "chosen" not in default["fingerprint"]
+    assert result_filename(result) == f"k400-zeroshot+prompts-{digest}__tiny-lvt__lvt-released__seed0.json"
+    assert result_filename(default) == "k400-zeroshot__tiny-lvt__lvt-released__seed0.json"
+    assert (out_dir / "results" / result_filename(result)).is_file()
+    for key, path in result["extra"]["predictions"].items():
+        assert f"+prompts-{digest}" in Path(path).name and Path(path).is_file()
+        assert Path(default["extra"]["predictions"][key]) != Path(path)
     demo = load_registry().task("k400-zeroshot").with_variant("demo-prompt")
     assert demo.adapter["prompts"] == ["a video of {}."]
     assert [d["id"] for d in demo.protocol_record()["deviations"]] == ["demo-prompt"]

@@ -99,6 +99,8 @@ def test_second_run_is_served_from_the_cache(videos, tmp_path):
     first = extract_features(PatchEncoder(), items, SPEC, "global", cache, batch_size=3)
     assert (first.cache_hits, first.cache_misses) == (0, 4)
     assert first.timings["decoded_items"] == 4 and first.timings["encoded_clips"] == 4
+    # Steady state (perf/extract.py's throughput): the clips after the first encoder call, in the time after it.
+    assert first.timings["steady_clips"] == 4 - 3 and 0 < first.timings["steady_s"] < first.timings["wall_s"]
     second = extract_features(PatchEncoder(), items, SPEC, "global", cache, batch_size=3)
     assert (second.cache_hits, second.cache_misses) == (4, 0)
     # No decoding and no encoding: the extraction stage did none of the first run's work.

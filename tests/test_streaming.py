@@ -98,6 +98,18 @@ def test_streamed_views_are_the_cached_views(tmp_path):
     assert not loader._planned and loader.stats.clips == 8 and loader.stats.video_bytes > 0
     assert (unplanned[0] - unplanned[1]).abs().max() > 1e-3  # two views of two videos really differ
 
+    # --decoder reaches the streamed decode: torchcodec's frames are decord's (tests/test_video_torchcodec.py),
+    # so its features are too, and a decoder a streaming run cannot use is refused before decoding.
+    other = streaming.StreamingViews(samples, spec, ClipEncoder(model, "tokens", "float32", spec.frames),
+                                     augmented=True, batch_size=3, decoder="torchcodec")
+    other.plan(requests)
+    torch.testing.assert_close(torch.cat([other(batch, views) for batch, views in requests]), planned, rtol=0, atol=0)
+    from vpbench.errors import VpbenchError
+
+    with pytest.raises(VpbenchError, match="decoder 'nvdec'"):
+        streaming.StreamingViews(samples, spec, ClipEncoder(model, "tokens", "float32", spec.frames),
+                                 augmented=True, batch_size=3, decoder="nvdec")(*requests[0])
+
 
 def _short(task: TaskConfig) -> TaskConfig:
     """The tiny task with 12 epochs and one setting (no grid): a streaming test that takes seconds."""
@@ -113,7 +125,8 @@ def test_a_streamed_probe_beats_chance_like_the_cached_one(tmp_path, mode):
     task, root = _tiny_setup()
     context = RunContext(data_root=root, output_dir=tmp_path, model="tiny", tiny=True, cache_dir=tmp_path / "cache",
                          workers=0, device="cpu", train_mode=None if mode == "streaming" else "cached",
-                         feature_budget=1000 if mode == "streaming" else None)  # 1 kB: the tiny cache is above it
+                         feature_budget=1000 if mode == "streaming" else None,  # 1 kB: the tiny cache is above it
+                         decoder="torchcodec" if mode == "streaming" else "decord")
     record = probe.run(_short(task), context)
     assert record.scores["top1"] >= 25 + 35, record.scores
     chosen = record.extra["train_mode"]
@@ -126,9 +139,12 @@ def test_a_streamed_probe_beats_chance_like_the_cached_one(tmp_path, mode):
         assert record.counts["streamed"]["train_clips"] == 12 * 48 and record.counts["train_views"] == 12
         assert record.fingerprint["views"]["train"]["kind"] == "augmented, streamed"
         assert "cached-train-views" not in deviations  # a fresh view every epoch, as VideoGLUE
+        assert record.fingerprint["decoder"]["backend"] == "torchcodec"  # --decoder reached the streamed decode
+        assert "torchcodec" in record.fingerprint["decoder"]["libraries"]
     else:
         assert record.counts["features"]["train"]["items"] == 2 * 48
         assert "cached-train-views" in deviations  # 2 cached views over 12 epochs
+        assert "decoder" not in record.fingerprint  # the default decoder keeps the fingerprint it always had
 
 
 def test_data_parallel_training_equals_one_process(tmp_path):

@@ -86,11 +86,15 @@ def fingerprint_sha256(fingerprint: dict[str, Any]) -> str:
 
 
 def result_filename(result: dict[str, Any]) -> str:
-    """``<task>[@<protocol variant>][+limit<N>]__<model>__<adapter variant>__seed<k>.json``, unsafe
-    characters replaced: a ``--limit`` run on a subset never overwrites the result of the full run."""
+    """``<task>[@<protocol variant>][+limit<N>][+<choice>...]__<model>__<adapter variant>__seed<k>.json``,
+    unsafe characters replaced: a ``--limit`` run on a subset, or a run given an option that makes it
+    another experiment (``+prompts-<digest>``, ``+lm-<digest>``...: the fingerprint's ``chosen``,
+    :data:`vpbench.families.common.CHOSEN_OPTIONS`), never overwrites the result of the default run."""
     variant = (result.get("protocol") or {}).get("variant")
-    limit = (result.get("fingerprint") or {}).get("limit")
+    fingerprint = result.get("fingerprint") or {}
+    limit = fingerprint.get("limit")
     task_part = result["task"] + (f"@{variant}" if variant else "") + (f"+limit{limit}" if limit else "")
+    task_part += "".join(f"+{choice}" for choice in fingerprint.get("chosen", []))
     parts = [task_part, result["model"].get("name", "model"),
              result["adapter"].get("variant", "default"), f"seed{result['seed']}"]
     return "__".join(re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(p)) for p in parts) + ".json"

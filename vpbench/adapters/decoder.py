@@ -8,7 +8,7 @@ only the resampler learns, with the LM's loss on the target tokens alone. The LM
 
 ``tiny-gpt2`` is the tiny suite's stand-in for a pretrained LM: a small GPT-2 trained here, on the
 resampler's training texts only (the video-text corpus's, or in-domain the target's train split),
-before the resampler is trained against it frozen (see :func:`build_tiny_language_model` for why
+before the resampler is trained against it frozen (see :func:`train_tiny_language_model` for why
 its pre-training puts words in a soft prefix). Both can be saved and reloaded
 (:func:`save_adapter` / :func:`load_adapter`, :func:`save_tiny_language_model`), so a resampler
 trained once is reused.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import math
 import random
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -183,7 +183,47 @@ def lm_trainable_parameters(lm: LanguageModel) -> list[nn.Parameter]:
     return [p for name, p in lm.model.named_parameters() if "lora_" in name and p.requires_grad]
 
 
+_TINY_LMS: "OrderedDict[str, tuple[LanguageModel, Any]]" = OrderedDict()
+_TINY_LMS_KEPT = 2
+
+
 def build_tiny_language_model(examples: Sequence["Example"], *, prefix_length: int, seed: int, device: str,
+                              steps: int = 300, width: int = 128, layers: int = 2, heads: int = 4,
+                              batch_size: int = 32, lr: float = 1e-3) -> LanguageModel:
+    """:func:`train_tiny_language_model`, trained once per process for the same inputs: a run and
+    its control (which builds the LM from the same, unshuffled texts) or six tasks on one corpus
+    get a copy of the first one's LM, and the random number generator is left as training left it,
+    so what follows (LoRA's initialisation) is the same as after a fresh build."""
+    import copy
+    import hashlib
+    import json
+
+    settings = [prefix_length, seed, device, steps, width, layers, heads, batch_size, lr]
+    key = hashlib.sha256(json.dumps([settings, [[e.video, e.prompt, e.target] for e in examples]]).encode()).hexdigest()
+    if key not in _TINY_LMS:
+        lm = train_tiny_language_model(examples, prefix_length=prefix_length, seed=seed, device=device, steps=steps,
+                                       width=width, layers=layers, heads=heads, batch_size=batch_size, lr=lr)
+        _TINY_LMS[key] = (lm, _rng_state(device))
+        while len(_TINY_LMS) > _TINY_LMS_KEPT:
+            _TINY_LMS.popitem(last=False)
+    _TINY_LMS.move_to_end(key)
+    lm, state = _TINY_LMS[key]
+    _set_rng_state(device, state)
+    return copy.deepcopy(lm)
+
+
+def _rng_state(device: str) -> tuple[Tensor, Tensor | None]:
+    cuda = torch.cuda.get_rng_state(torch.device(device)) if device.startswith("cuda") else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device: str, state: tuple[Tensor, Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], torch.device(device))
+
+
+def train_tiny_language_model(examples: Sequence["Example"], *, prefix_length: int, seed: int, device: str,
                               steps: int = 300, width: int = 128, layers: int = 2, heads: int = 4,
                               batch_size: int = 32, lr: float = 1e-3) -> LanguageModel:
     """A 2-layer GPT-2 over the words of ``examples`` (prompt + target), pre-trained here, then frozen.

@@ -172,6 +172,9 @@ class RunLog:
                metric: dict[str, Any] | None = None) -> RunRecord:
         """The RunRecord of this run; ``metric`` (the scorer's full output) goes into ``extra``."""
         fingerprint = {"limit": self.context.limit, **self.fingerprint}
+        chosen = chosen_options(self.context)
+        if chosen:  # absent otherwise: default runs keep the fingerprint they always had
+            fingerprint["chosen"] = chosen
         extra = dict(self.extra)
         if self.left_out:
             extra["left_out"] = {"count": len(self.left_out), "items": list(self.left_out)}
@@ -308,9 +311,15 @@ def extract(log: RunLog, context: RunContext, task: TaskConfig, model: Any, item
         batch_size=context.batch_size, workers=context.workers, strict=context.strict, progress=True,
         dtype=task.features.get("dtype", "float32"), decoder=context.decoder)
     log.add_extraction(name, result, role)
-    if context.decoder != DEFAULT_DECODER:  # decord's runs keep the fingerprint they always had
-        log.fingerprint["decoder"] = {"backend": context.decoder, "libraries": result.settings["decoders"]}
+    record_decoder(log, context.decoder, result.settings["decoders"])
     return result
+
+
+def record_decoder(log: RunLog, decoder: str, libraries: dict[str, str]) -> None:
+    """A decoder other than the default is part of the fingerprint, with its libraries' versions
+    (decord's runs keep the fingerprint they always had)."""
+    if decoder != DEFAULT_DECODER:
+        log.fingerprint["decoder"] = {"backend": decoder, "libraries": dict(libraries)}
 
 
 TABLE_MEMORY_BYTES = 2 << 30
@@ -386,18 +395,31 @@ def seed_everything(seed: int) -> None:
 
 
 def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@-]+", "-", str(text))
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(text))
+
+
+CHOSEN_OPTIONS = ("prompts", "lm", "eval_split", "text_tower")
+"""``--option`` keys that make a run another experiment than the task's default run (each records a
+deviation where a family uses it): such a run's files are named apart from the default run's."""
+
+
+def chosen_options(context: RunContext) -> list[str]:
+    """``<key>-<digest of the value>`` of each :data:`CHOSEN_OPTIONS` key given to this run."""
+    return [f"{key}-{hashlib.sha256(str(context.options[key]).encode()).hexdigest()[:8]}"
+            for key in CHOSEN_OPTIONS if key in context.options]
 
 
 def output_path(task: TaskConfig, context: RunContext, suffix: str, *, variant: str | None = None) -> Path:
-    """``<output_dir>/<task>__<model>[__<adapter variant>]__seed<k>.<suffix>``: a run's prediction/reference file.
+    """``<output_dir>/<task>[@<variant>][+limit<N>][+<option>-<digest>...]__<model>[__<adapter variant>]__seed<k>.<suffix>``:
+    a run's prediction/reference file, set apart from the default run's as the result JSON is.
 
     Give the adapter ``variant`` (as the result's ``adapter.variant``) when one task can be run with
     several heads or as a control: the files are then named like the result JSON
     (``results.result_filename``), and one run never overwrites the files another result points to.
     """
     model = Path(context.model).stem if Path(context.model).suffix else context.model
-    name = task.name + (f"@{task.variant}" if task.variant else "")
+    name = task.name + (f"@{task.variant}" if task.variant else "") + (f"+limit{context.limit}" if context.limit else "")
+    name += "".join(f"+{choice}" for choice in chosen_options(context))
     parts = (name, model, *([variant] if variant else []), f"seed{context.seed}")
     return Path(context.output_dir) / f"{'__'.join(safe_name(part) for part in parts)}.{suffix}"
 

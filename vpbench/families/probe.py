@@ -38,12 +38,13 @@ from vpbench.adapters.classification import (DEFAULT_MEMORY_BUDGET, ProbeSpec, f
 from vpbench.errors import VpbenchError
 from vpbench.families import RunContext, streaming, train_mode, train_views
 from vpbench.families.common import (LoadedSplit, Prepared, RunLog, class_list_sha256, load_encoder, model_info,
-                                     output_path, prepare_features, read_splits, sampling_spec, score_metrics,
-                                     seed_everything, shuffle_requested, write_csv)
+                                     output_path, prepare_features, read_splits, record_decoder, sampling_spec,
+                                     score_metrics, seed_everything, shuffle_requested, write_csv)
 from vpbench.features.layouts import COMPACT_DEVIATION, check_head_layout, compact_deviation_text
 from vpbench.features.store import StoreTable
 from vpbench.registry import TaskConfig
 from vpbench.results import RunRecord
+from vpbench.video import decoder_versions
 
 
 def run(task: TaskConfig, context: RunContext) -> RunRecord:
@@ -75,7 +76,7 @@ def run(task: TaskConfig, context: RunContext) -> RunRecord:
 
     with log.stage("adapter"):
         fitted = fit_probe(spec, data.load_train, labels, data.dim, views=data.views, holdout_views=data.holdout_views,
-                           memory_bytes=budget, order=None if data.store is None else _store_order(data.store, data.views))
+                           memory_bytes=budget, order=None if data.store is None else store_order(data.store, data.views))
         eval_samples, scores = data.predict(fitted.head)
     if data.store is not None:
         log.extra["train_feature_store"] = data.store.read_record()
@@ -155,18 +156,21 @@ def _streamed(log: RunLog, context: RunContext, task: TaskConfig, model: Any, tr
     encoder = ClipEncoder(model, task.features.get("layout", "tokens"), "float32", train_spec.frames)
     with log.stage("decode_check"):
         samples, failed = streaming.decodable(train.samples, train_spec, augmented=augmented,
-                                              workers=context.workers)
+                                              workers=context.workers, decoder=context.decoder)
     _skip_failed(log, "train", failed)
     if not samples:
         raise VpbenchError(f"{task.name}: no training video could be decoded (see the skipped counts)")
     loader = streaming.StreamingViews(samples, train_spec, encoder, augmented=augmented,
-                                      batch_size=context.batch_size, workers=context.workers)
+                                      batch_size=context.batch_size, workers=context.workers,
+                                      decoder=context.decoder)
+    record_decoder(log, context.decoder, decoder_versions(context.decoder))
     log.extra["train_mode"]["encoder_autocast"] = "bfloat16" if encoder.device.type == "cuda" else None
     views = spec.loop.epochs if augmented else 1
 
     def predict(head) -> tuple[list, np.ndarray]:
         kept, scores, failures, stats = streaming.predict(spec, head, evaluation.samples, eval_spec, encoder,
-                                                          batch_size=context.batch_size, workers=context.workers)
+                                                          batch_size=context.batch_size, workers=context.workers,
+                                                          decoder=context.decoder)
         _skip_failed(log, "eval", failures)
         log.counts["streamed"] = {"train_clips": loader.stats.clips, "train_video_bytes": loader.stats.video_bytes,
                                   "eval_items": len(kept), "eval_video_bytes": stats.video_bytes}
@@ -211,46 +215,54 @@ def _check_layout(task: TaskConfig, spec: ProbeSpec, log: RunLog) -> None:
 def _train_table(log: RunLog, context: RunContext, task: TaskConfig, prepared: Prepared, views: int, seed: int,
                  memory_bytes: int, batch_size: int):
     """The training table: in memory when it fits, else a sharded store (``--option feature_store``:
-    ``auto``, ``sharded`` to force the store, ``cache`` to read the cache entry by entry).
-
-    The store's rows are in the order epochs read them: section ``s`` holds, for every item (in a
-    seeded random order of its own), the view :class:`ViewSchedule` gives it at epoch ``s``; so an
-    epoch is one section, read sequentially in blocks shuffled within windows.
-    """
-    from vpbench.adapters.training import ViewSchedule
-    from vpbench.features import FeatureCache
-    from vpbench.features.store import ensure_store, store_digest
-
+    ``auto``, ``sharded`` to force the store, ``cache`` to read the cache entry by entry)."""
     choice = context.options.get(STORE_OPTION, "auto")
     if choice not in STORE_CHOICES:
         raise VpbenchError(f"--option {STORE_OPTION}={choice!r}: expected one of {', '.join(STORE_CHOICES)}")
     table = prepared.table
     if choice == "cache" or (choice == "auto" and table.in_memory):
         return table
-    count = len(prepared.samples)
+    with log.stage("feature store"):
+        store, rebuilt = train_store(context.cache_dir, table, views, seed, task.features.get("dtype", "float32"),
+                                     memory_bytes)
+    if rebuilt and rebuilt != "not built yet":
+        log.note(f"the training feature store {store.reader.store.root} was rebuilt: {rebuilt}")
+    window = store.window_blocks * store.reader.block_rows
+    if window < batch_size:
+        log.note(f"the training feature store shuffles within windows smaller than a batch ({window} < {batch_size} "
+                 f"rows): batches mix less than under a full shuffle; a larger --option {MEMORY_OPTION} widens them")
+    return store
+
+
+def train_store(cache_dir: Any, table: Any, views: int, seed: int, dtype: str,
+                memory_bytes: int) -> tuple[StoreTable, str | None]:
+    """A :class:`~vpbench.families.common.FeatureTable` of training views (item ``i``'s view ``v`` at
+    position ``i * views + v``) as a sharded store under ``<cache>/stores``, and why the store was
+    (re)built (None: an intact one was found).
+
+    The store's rows are in the order epochs read them: section ``s`` holds, for every item (in a
+    seeded random order of its own), the view :class:`ViewSchedule` gives it at epoch ``s``; so an
+    epoch is one section, read sequentially in blocks shuffled within windows (:func:`store_order`).
+    """
+    from vpbench.adapters.training import ViewSchedule
+    from vpbench.features import FeatureCache
+    from vpbench.features.store import ensure_store, store_digest
+
+    count = len(table) // views
     schedule = ViewSchedule(count, views, seed)
     shuffled = [np.random.default_rng([seed, 5003, section]).permutation(count) for section in range(views)]
     positions = np.concatenate([order * views + schedule.at(section)[order] for section, order in enumerate(shuffled)])
     ids = [table.ids[p] for p in positions]
-    features = prepared.extraction.features
-    dtype = task.features.get("dtype", "float32")
+    features = table.features
     digest = store_digest([dtype, *([i, features.entry_key(i)] for i in ids)])
-    root = FeatureCache(context.cache_dir).root / "stores" / digest[:32]
-    with log.stage("feature store"):
-        store, rebuilt = ensure_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
-    if rebuilt and rebuilt != "not built yet":
-        log.note(f"the training feature store {root} was rebuilt: {rebuilt}")
+    root = FeatureCache(cache_dir).root / "stores" / digest[:32]
+    store, rebuilt = ensure_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
     row_of = np.empty(len(positions), dtype=np.int64)
     row_of[positions] = np.arange(len(positions))
-    table = StoreTable(store, row_of, memory_bytes=memory_bytes)
-    window = table.window_blocks * table.reader.block_rows
-    if window < batch_size:
-        log.note(f"the training feature store shuffles within windows smaller than a batch ({window} < {batch_size} "
-                 f"rows): batches mix less than under a full shuffle; a larger --option {MEMORY_OPTION} widens them")
-    return table
+    return StoreTable(store, row_of, memory_bytes=memory_bytes), rebuilt
 
 
-def _store_order(store: StoreTable, views: int):
+def store_order(store: StoreTable, views: int):
     """fit_probe's epoch order over a store: item ``i`` trains on table position ``i * views + v``
     for the view ``v`` the epoch gives it (the layout of :func:`train_views.view_loader`)."""
     def order(items: list[int], chosen: np.ndarray, generator) -> list[int]:

@@ -35,6 +35,7 @@ from vpbench.features import distributed
 from vpbench.features.encode import ClipEncoder
 from vpbench.features.loader import DecodeDataset, Decoded, make_loader
 from vpbench.families import train_views
+from vpbench.video.readers import DEFAULT_DECODER
 
 SCHEDULE = ("a fresh augmented view per video per epoch, decoded and encoded as it is trained on (view (epoch + s_i) "
             "mod epochs, s_i seeded per video: no view repeats); nothing is cached")
@@ -59,11 +60,13 @@ class StreamingViews:
     """``load(items, views) -> [b, ...]`` features of training views, decoded and encoded on demand.
 
     ``augmented=False`` (a task with ``train_views: 0``) streams the centre clip and crop instead,
-    the same view every epoch. ``batch_size`` clips go through the encoder at a time.
+    the same view every epoch. ``batch_size`` clips go through the encoder at a time; ``decoder``
+    is the video backend (``--decoder``), as for cached extraction.
     """
 
     def __init__(self, samples: Sequence[Any], spec: Any, encoder: ClipEncoder, *, augmented: bool,
-                 batch_size: int, workers: int = 0, timeout_s: float | None = 120.0, role: str = "train") -> None:
+                 batch_size: int, workers: int = 0, timeout_s: float | None = 120.0, role: str = "train",
+                 decoder: str = DEFAULT_DECODER) -> None:
         self.samples = list(samples)
         self.spec = spec
         self.encoder = encoder
@@ -72,6 +75,7 @@ class StreamingViews:
         self.workers = workers
         self.timeout_s = timeout_s
         self.role = role
+        self.decoder = decoder
         self.stats = StreamStats()
         self._planned: deque[tuple[list[int], list[int]]] = deque()
         self._decoded: Prefetch | None = None
@@ -86,7 +90,7 @@ class StreamingViews:
         self._planned = deque((list(items), [int(v) for v in views]) for items, views in requests)
         clips = [item for items, views in self._planned for item in self._items(items, views)]
         depth = 2 * max((len(items) for items, _ in self._planned), default=1)
-        self._decoded = Prefetch(make_loader(DecodeDataset(clips, self.spec, self.timeout_s),
+        self._decoded = Prefetch(make_loader(DecodeDataset(clips, self.spec, self.timeout_s, self.decoder),
                                              min(self.workers, len(clips))), depth) if clips else None
 
     def __call__(self, indices: Sequence[int], views: Sequence[int]):
@@ -98,7 +102,7 @@ class StreamingViews:
             self._planned.popleft()
             decoded = [self._decoded.get() for _ in items]
         else:  # not planned (e.g. scoring held-out items): decode here
-            dataset = DecodeDataset(items, self.spec, self.timeout_s)
+            dataset = DecodeDataset(items, self.spec, self.timeout_s, self.decoder)
             decoded = [dataset[k] for k in range(len(items))]
         for item, result in zip(items, decoded):
             if result.failure is not None:
@@ -172,7 +176,7 @@ def encode(encoder: ClipEncoder, clips: Any, batch_size: int):
 
 
 def decodable(samples: Sequence[Any], spec: Any, *, augmented: bool, workers: int, timeout_s: float | None = 120.0,
-              role: str = "train") -> tuple[list[Any], list[tuple[Any, Any]]]:
+              role: str = "train", decoder: str = DEFAULT_DECODER) -> tuple[list[Any], list[tuple[Any, Any]]]:
     """(samples whose first training view decodes, [(sample, VideoDecodeFailure)] of the others).
 
     Under torch.distributed each rank checks its shard and every rank gets the whole answer.
@@ -180,7 +184,7 @@ def decodable(samples: Sequence[Any], spec: Any, *, augmented: bool, workers: in
     rank, world = distributed.rank_and_world()
     mine = distributed.shard(list(range(len(samples))), rank, world)
     items = training_items([samples[i] for i in mine], [0] * len(mine), augmented=augmented, role=role)
-    loader = make_loader(DecodeDataset(items, spec, timeout_s), min(workers, len(items)))
+    loader = make_loader(DecodeDataset(items, spec, timeout_s, decoder), min(workers, len(items)))
     failures = [(position, result.failure) for position, result in zip(mine, loader) if result.failure is not None]
     failed = dict(pair for part in distributed.all_gather(failures) for pair in part)
     return ([sample for i, sample in enumerate(samples) if i not in failed],
@@ -188,7 +192,7 @@ def decodable(samples: Sequence[Any], spec: Any, *, augmented: bool, workers: in
 
 
 def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encoder: ClipEncoder, *,
-            batch_size: int, workers: int, timeout_s: float | None = 120.0
+            batch_size: int, workers: int, timeout_s: float | None = 120.0, decoder: str = DEFAULT_DECODER
             ) -> tuple[list[Any], np.ndarray, list[tuple[Any, Any]], StreamStats]:
     """Scores of every evaluation view, averaged per item (:func:`predict_probe`), nothing cached.
 
@@ -217,7 +221,7 @@ def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encod
         rows.update({position: row for (position, _), row in zip(pending, scores)})
         pending.clear()
 
-    loader = make_loader(DecodeDataset(items, spec, timeout_s), min(workers, len(items)))
+    loader = make_loader(DecodeDataset(items, spec, timeout_s, decoder), min(workers, len(items)))
     decoded = Prefetch(loader, 2 * max(1, batch_size // spec.num_views))  # about two encoder batches ahead
     for position, item in zip(mine, items):
         result = decoded.get()

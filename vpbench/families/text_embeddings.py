@@ -2,8 +2,8 @@
 
 Prompts, captions and answer candidates repeat across runs (every K400 run embeds the same 400
 prompts; every NExT-QA candidate set shares questions), so text embeddings get a cache like the
-video features. An entry is keyed by the text tower's identity (checkpoint sha256, or the LiT
-tower file's sha256), the tokenizer file's sha256, the tokenizer settings (max length, BOS,
+video features. An entry is keyed by the text tower's identity (the encoder card's identity for a
+released video-text model, or the LiT tower file's sha256), the tokenizer file's sha256, the tokenizer settings (max length, BOS,
 canonicalisation) and the exact text. This module must never return an embedding computed by
 another tower, another vocabulary or another length, and never stores anything with pickle.
 """
@@ -32,8 +32,8 @@ EncodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class TextTower:
     """A text encoder and what identifies it for the cache.
 
-    ``identity`` must change whenever the weights change: the checkpoint's sha256 for the
-    released LvT tower, the saved tower file's sha256 for a LiT tower.
+    ``identity`` must change whenever the weights change: the encoder card's identity (its
+    weights' digest) for a released video-text tower, the saved tower file's sha256 for a LiT tower.
     """
 
     encode: EncodeFn

@@ -264,8 +264,11 @@ class _Run:
         self.progress = progress
         self.label = label
         self.skipped: list[SkippedItem] = []
-        self.timings = {"decode_s": 0.0, "wait_s": 0.0, "encode_s": 0.0, "write_s": 0.0, "write_wait_s": 0.0}
-        self.counts = {"decoded_items": 0, "video_opens": 0, "encoded_clips": 0, "encoder_calls": 0}
+        self.timings = {"decode_s": 0.0, "wait_s": 0.0, "encode_s": 0.0, "write_s": 0.0, "write_wait_s": 0.0,
+                        "steady_s": 0.0}
+        self.counts = {"decoded_items": 0, "video_opens": 0, "encoded_clips": 0, "encoder_calls": 0,
+                       "steady_clips": 0}
+        self._first_call: tuple[float, int] | None = None  # (end of the first encoder call, its clips)
         self._pending: list[tuple[int, int, Any]] = []  # (position, view, clip uint8 [T, R, R, 3])
         self._outputs: dict[int, list] = {}
         self._infos: dict[int, dict] = {}
@@ -327,9 +330,17 @@ class _Run:
             blank = clips.new_zeros((self.batch - len(chunk), *clips.shape[1:]))
             clips = torch.cat([clips, blank])
         output = self.encoder(clips)[: len(chunk)]
-        self.timings["encode_s"] += time.perf_counter() - start
+        end = time.perf_counter()
+        self.timings["encode_s"] += end - start
         self.counts["encoder_calls"] += 1
         self.counts["encoded_clips"] += len(chunk)
+        # Steady state: from the end of the first encoder call to the end of the last, the clips
+        # encoded in between; the pipeline's throughput once filled (the fill, worker start-up and
+        # first decode, is paid once per extraction, however long it is).
+        if self._first_call is None:
+            self._first_call = (end, len(chunk))
+        self.timings["steady_s"] = end - self._first_call[0]
+        self.counts["steady_clips"] = self.counts["encoded_clips"] - self._first_call[1]
         finished = []
         for (position, view, _), features in zip(chunk, output):
             views = self._outputs[position]
@@ -377,10 +388,13 @@ def _cpu_threads(threads: int, device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+_SPANS = ("wall_s", "steady_s")  # spans of time, which ranks spend side by side
+
+
 def _merge_timings(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Summed work over ranks; wall-clock is the slowest rank's."""
+    """Summed work over ranks; wall-clock spans are the slowest rank's."""
     merged: dict[str, float] = {}
     for part in parts:
         for name, value in part.items():
-            merged[name] = max(merged.get(name, 0.0), value) if name == "wall_s" else merged.get(name, 0.0) + value
+            merged[name] = max(merged.get(name, 0.0), value) if name in _SPANS else merged.get(name, 0.0) + value
     return merged

@@ -27,7 +27,7 @@ from typing import Any
 from vpbench.features.items import WorkItem
 from vpbench.features.lifeline import exit_with
 from vpbench.video import SamplingSpec, VideoDecodeFailure, decode_views, open_source
-from vpbench.video.readers import DEFAULT_DECODER, TIMEOUT
+from vpbench.video.readers import DEFAULT_DECODER, TIMEOUT, check_decoder
 from vpbench.video.views import call_with_timeout
 
 
@@ -52,7 +52,7 @@ class DecodeDataset:
         self.items = items
         self.spec = spec
         self.timeout_s = timeout_s
-        self.decoder = decoder
+        self.decoder = check_decoder(decoder)  # an unknown name fails here, not in every item
         self._open: tuple[tuple, Any] | None = None  # ((path, fps), source) of the last item, per process
 
     def __getstate__(self) -> dict:
