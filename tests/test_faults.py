@@ -526,7 +526,7 @@ def test_left_out_items_are_listed_by_id_capped_with_the_full_list_beside_the_re
     from vpbench.families.common import LoadedSplit, RunLog
     from vpbench.features.extract import ExtractionResult, SkippedItem
 
-    log = RunLog(SimpleNamespace(name="k400-probe"), SimpleNamespace(limit=None))
+    log = RunLog(SimpleNamespace(name="k400-probe"), SimpleNamespace(limit=None, options={}))
     missing = [MissingVideo(f"m{k:03d}", tmp_path / f"m{k:03d}.mp4") for k in range(150)]
     split = DatasetSplit(task="k400-probe", split="val", samples=[], missing=missing)
     log.add_split(LoadedSplit("eval", "val", split, samples=[], total=150, without_video=150, limited=False))

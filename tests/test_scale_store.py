@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,6 +226,40 @@ def test_ensure_store_builds_once_rebuilds_a_damaged_store_and_builders_take_tur
     store, reason = ensure_store(tmp_path / "s", list(rows), read, "float16", shard_bytes=48)
     assert "shard-00000.npy: SHA-256 differs" in reason and store.ids == list(rows) and len(calls) == 12
     assert ensure_store(tmp_path / "s", list(rows), read, "float16")[1] is None
+
+
+def test_cache_info_and_prune_see_training_stores_as_units_used_when_reopened(tmp_path, capsys):
+    import json
+    import os
+
+    from vpbench.cli import main
+    from vpbench.features import FeatureCache
+    from vpbench.features.cache import STORES_FOLDER
+    from vpbench.features.store import ensure_store
+
+    rows = rows_of(6)
+    cache = FeatureCache(tmp_path / "cache")
+    old, new = (cache.root / STORES_FOLDER / name for name in ("old", "new"))
+    for root in (old, new):
+        ensure_store(root, list(rows), rows.__getitem__, "float32", shard_bytes=48)
+    day = 86400
+    os.utime(old / "index.json", (0, os.stat(old / "index.json").st_mtime - 10 * day))
+    os.utime(new / "index.json", (0, os.stat(new / "index.json").st_mtime - 10 * day))
+    ensure_store(new, list(rows), rows.__getitem__, "float32", shard_bytes=48)  # reused now: used now
+    infos = {info.path.name: info for info in cache.stores()}
+    assert set(infos) == {"old", "new"} and infos["old"].last_used < infos["new"].last_used - 9 * day
+    assert infos["old"].files == 6 + 2 and infos["old"].bytes > 6 * 48  # a 48-byte row per shard, index, lock
+
+    capsys.readouterr()
+    main(["cache", "info", "--cache-dir", str(cache.root), "--json"])
+    assert sorted(Path(s["path"]).name for s in json.loads(capsys.readouterr().out)["stores"]) == ["new", "old"]
+    main(["cache", "prune", "--cache-dir", str(cache.root), "--older-than", "5", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["stores_removed"] == 1 and report["files"] == infos["old"].files and not old.exists()
+    assert new.is_dir()
+    report = cache.prune(max_bytes=0, dry_run=True)
+    assert (report.stores_removed, report.bytes) == (1, infos["new"].bytes) and new.is_dir()
+    assert cache.prune(everything=True).stores_removed == 1 and cache.stores() == []
 
 
 @pytest.mark.parametrize("layout", ["tokens", "frame_pooled", "global"])

@@ -149,7 +149,7 @@ def test_a_streamed_probe_beats_chance_like_the_cached_one(tmp_path, mode):
 
 def test_data_parallel_training_equals_one_process(tmp_path):
     """Two gloo ranks, each training on half of every batch with gradients averaged, end with the weights one
-    process gets from the whole batches (a linear head, no dropout, equal shards)."""
+    process gets from the whole batches (a linear head, no dropout; the last batch splits 3/2)."""
     import torch.multiprocessing as mp
 
     from data_parallel_worker import train_linear
@@ -157,7 +157,9 @@ def test_data_parallel_training_equals_one_process(tmp_path):
     result = train_linear(None, 1, tmp_path)
     mp.spawn(train_linear, args=(2, tmp_path), nprocs=2, join=True)
     for rank in range(2):
-        torch.testing.assert_close(torch.load(tmp_path / f"rank{rank}.pt"), result, rtol=1e-5, atol=1e-6)
+        saved = torch.load(tmp_path / f"rank{rank}.pt")
+        torch.testing.assert_close(saved["weights"], result, rtol=1e-5, atol=1e-6)
+        assert saved["streamed"] == [1 + 2, 100 + 200]  # every rank reports both ranks' streaming counts
 
 
 def test_an_undecodable_training_video_is_left_out_before_training(tmp_path):

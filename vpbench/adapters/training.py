@@ -309,8 +309,8 @@ def train_heads(
     seeded permutation. ``prefetch(batches)`` then gets the epoch's batches in the order they
     will be loaded, so a loader that decodes videos can start on them. With
     ``settings.distributed`` under torch.distributed, rank ``r`` of ``W`` loads items ``r::W`` of
-    every batch and the gradients are averaged over ranks before each step (every rank shuffles
-    with the same seed).
+    every batch and the gradients are averaged over ranks before each step, each rank's loss
+    weighted by its share of the batch (every rank shuffles with the same seed).
     """
     if len(heads) != len(hparams):
         raise ValueError("one HParams per head is required")
@@ -340,17 +340,21 @@ def train_heads(
             on_epoch(epoch)
         epoch_items = ([indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
                        if order is None else order(indices, generator))
-        batches = [epoch_items[start:start + settings.batch_size][rank::world]
-                   for start in range(0, len(epoch_items), settings.batch_size)]
+        whole = [epoch_items[start:start + settings.batch_size]
+                 for start in range(0, len(epoch_items), settings.batch_size)]
+        batches = [items[rank::world] for items in whole]
         if prefetch is not None:
             prefetch(batches)
         sums = [0.0] * len(heads)
-        for local in batches:
+        for local, items in zip(batches, whole):
             batch = load_batch(local) if local else None
+            # This rank's share of the batch mean: averaged over ranks, the gradients are those of the
+            # whole batch's mean loss even when a short last batch splits unevenly (1 when it splits evenly).
+            share = len(local) * world / len(items)
             for k, (head, optimizer, scheduler) in enumerate(zip(heads, optimizers, schedulers)):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(head, batch) if local else _zero_loss(head)
-                loss.backward()
+                (loss if share == 1 else loss * share).backward()
                 if world > 1:
                     _average_gradients(head, world)
                 if settings.grad_clip is not None:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     summary = {"cache": str(cache.root), "dry_run": args.dry_run, "files": report.files, "bytes": report.bytes,
-               "groups_removed": report.groups_removed}
+               "groups_removed": report.groups_removed, "stores_removed": report.stores_removed}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
         from vpbench.console import plain
 
         verb = "would delete" if args.dry_run else "deleted"
-        Console(stderr=True).print(f"{verb} {report.files} files ({_size(report.bytes)}) in {plain(cache.root)}",
-                                   highlight=False)
+        stores = f", {report.stores_removed} training store(s) among them" if report.stores_removed else ""
+        Console(stderr=True).print(f"{verb} {report.files} files ({_size(report.bytes)}{stores}) in "
+                                   f"{plain(cache.root)}", highlight=False)
     return 0
 
 
@@ -116,8 +117,10 @@ def _info(cache, as_json: bool) -> None:
         }
         for g in groups
     ]
+    stores = [{"path": str(s.path), "files": s.files, "bytes": s.bytes,
+               "last_used": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used))} for s in cache.stores()]
     if as_json:
-        print(json.dumps({"cache": str(cache.root), "groups": rows}, indent=2))
+        print(json.dumps({"cache": str(cache.root), "groups": rows, "stores": stores}, indent=2))
         return
     from rich import box
     from rich.console import Console
@@ -126,7 +129,8 @@ def _info(cache, as_json: bool) -> None:
     from vpbench.console import plain
 
     table = Table(title=f"feature cache {plain(cache.root)}: {sum(r['entries'] for r in rows)} entries, "
-                        f"{_size(sum(r['bytes'] for r in rows))}", box=box.SIMPLE, pad_edge=False)
+                        f"{_size(sum(r['bytes'] for r in rows))}; {len(stores)} training store(s), "
+                        f"{_size(sum(s['bytes'] for s in stores))}", box=box.SIMPLE, pad_edge=False)
     for column in ("group", "model", "layout", "clip", "dtype", "items", "size", "last used"):
         table.add_column(column, justify="right" if column in ("items", "size") else "left", no_wrap=True)
     for r in rows:

@@ -172,7 +172,8 @@ def _streamed(log: RunLog, context: RunContext, task: TaskConfig, model: Any, tr
                                                           batch_size=context.batch_size, workers=context.workers,
                                                           decoder=context.decoder)
         _skip_failed(log, "eval", failures)
-        log.counts["streamed"] = {"train_clips": loader.stats.clips, "train_video_bytes": loader.stats.video_bytes,
+        trained = loader.stats.total()  # all ranks
+        log.counts["streamed"] = {"train_clips": trained.clips, "train_video_bytes": trained.video_bytes,
                                   "eval_items": len(kept), "eval_video_bytes": stats.video_bytes}
         if not kept:
             raise VpbenchError(f"{task.name}: no evaluation video could be decoded (see the skipped counts)")
@@ -246,6 +247,7 @@ def train_store(cache_dir: Any, table: Any, views: int, seed: int, dtype: str,
     """
     from vpbench.adapters.training import ViewSchedule
     from vpbench.features import FeatureCache
+    from vpbench.features.cache import STORES_FOLDER
     from vpbench.features.store import ensure_store, store_digest
 
     count = len(table) // views
@@ -255,7 +257,7 @@ def train_store(cache_dir: Any, table: Any, views: int, seed: int, dtype: str,
     ids = [table.ids[p] for p in positions]
     features = table.features
     digest = store_digest([dtype, *([i, features.entry_key(i)] for i in ids)])
-    root = FeatureCache(cache_dir).root / "stores" / digest[:32]
+    root = FeatureCache(cache_dir).root / STORES_FOLDER / digest[:32]
     store, rebuilt = ensure_store(root, ids, lambda item_id: np.asarray(features[item_id])[table.view], dtype)
     row_of = np.empty(len(positions), dtype=np.int64)
     row_of[positions] = np.arange(len(positions))

@@ -55,6 +55,11 @@ class StreamStats:
         self.clips += len(decoded)
         self.video_bytes += sum(os.path.getsize(item.path) for item in items if os.path.isfile(item.path))
 
+    def total(self) -> "StreamStats":
+        """Every rank's counts summed (each rank counts what it decoded); a collective under torch.distributed."""
+        parts = distributed.all_gather((self.clips, self.video_bytes))
+        return StreamStats(sum(clips for clips, _ in parts), sum(size for _, size in parts))
+
 
 class StreamingViews:
     """``load(items, views) -> [b, ...]`` features of training views, decoded and encoded on demand.
@@ -198,7 +203,7 @@ def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encod
 
     Items are decoded by ``workers`` processes and encoded about ``batch_size`` clips at a time;
     returns (samples scored, scores ``[N, C]``, [(sample, VideoDecodeFailure)], stats). Under torch.distributed
-    each rank scores its shard and every rank gets all scores, in sample order.
+    each rank scores its shard and every rank gets all scores, in sample order, and the stats of all ranks.
     """
     import torch
 
@@ -239,7 +244,7 @@ def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encod
     scored = sorted(rows)
     failures = [(samples[i], failure) for part in parts for i, failure in sorted(part["failed"], key=lambda f: f[0])]
     scores = np.stack([rows[i] for i in scored]) if scored else np.zeros((0, probe_spec.num_classes), np.float32)
-    return [samples[i] for i in scored], scores, failures, stats
+    return [samples[i] for i in scored], scores, failures, stats.total()
 
 
 def record(task: Any, epochs: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from vpbench.errors import VpbenchError
 from vpbench.features.keys import KEY_FORMAT, FeatureSettings
 
 _ENTRY_SUFFIX = ".safetensors"
+STORES_FOLDER = "stores"
 _CHECKSUM = "vpbench_sha256"
 # Storage dtype -> its name in a safetensors header (what a record's checksum covers).
 _SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
@@ -71,10 +73,21 @@ class GroupInfo:
 
 
 @dataclass(frozen=True)
+class StoreInfo:
+    """One training feature store (:mod:`vpbench.features.store`) under the cache's ``stores/``."""
+
+    path: Path
+    files: int
+    bytes: int
+    last_used: float  # its index's mtime: set when built and when a run reuses it
+
+
+@dataclass(frozen=True)
 class PruneReport:
     files: int
     bytes: int
     groups_removed: int
+    stores_removed: int = 0
 
 
 class FeatureCache:
@@ -185,6 +198,18 @@ class FeatureCache:
             )
         return infos
 
+    def stores(self) -> list[StoreInfo]:
+        """The training feature stores built from this cache's entries (``<root>/stores``): data
+        derived from the entries, which a run rebuilds when its store is gone."""
+        root = self.root / STORES_FOLDER
+        infos = []
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+            stats = [f.stat() for f in folder.iterdir() if f.is_file()]
+            index = folder / "index.json"
+            last_used = index.stat().st_mtime if index.is_file() else max((s.st_mtime for s in stats), default=0.0)
+            infos.append(StoreInfo(folder, len(stats), sum(s.st_size for s in stats), last_used))
+        return infos
+
     def prune(
         self,
         *,
@@ -196,14 +221,24 @@ class FeatureCache:
         now: float | None = None,
     ) -> PruneReport:
         """Delete entries: all, by group, unused for ``older_than_s``, then least recently used
-        until the cache holds at most ``max_bytes``. Stale temp files of dead writers always go."""
+        until the cache holds at most ``max_bytes``. Stale temp files of dead writers always go.
+
+        Training stores count as one unit each (all their files, last used when a run last opened
+        them): ``everything`` and ``older_than_s`` delete them, and ``max_bytes`` counts them with
+        the entries, least recently used first; a group prefix does not select them."""
         if any(not prefix for prefix in digest_prefixes):
             raise VpbenchError("prune: an empty group digest prefix would select every group")
         if (older_than_s is not None and not older_than_s >= 0) or (max_bytes is not None and not max_bytes >= 0):
             raise VpbenchError(f"prune: older_than_s={older_than_s} and max_bytes={max_bytes} must be >= 0")
         now = time.time() if now is None else now
         doomed: list[tuple[Path, int]] = []
-        kept: list[tuple[float, Path, int]] = []
+        doomed_stores: list[StoreInfo] = []
+        kept: list[tuple[float, Path | StoreInfo, int]] = []
+        for store in self.stores():
+            if everything or (older_than_s is not None and now - store.last_used > older_than_s):
+                doomed_stores.append(store)
+            else:
+                kept.append((store.last_used, store, store.bytes))
         for group in self.groups():
             selected = everything or any(group.digest.startswith(p) for p in digest_prefixes)
             for entry in group.path.glob(f"*/*{_ENTRY_SUFFIX}"):
@@ -217,7 +252,10 @@ class FeatureCache:
             for _, entry, size in sorted(kept, key=lambda k: k[0]):
                 if total <= max_bytes:
                     break
-                doomed.append((entry, size))
+                if isinstance(entry, StoreInfo):
+                    doomed_stores.append(entry)
+                else:
+                    doomed.append((entry, size))
                 total -= size
         if self.base.exists():
             for temp in self.base.glob("**/.*.tmp"):
@@ -229,7 +267,11 @@ class FeatureCache:
             for path, _ in doomed:
                 path.unlink(missing_ok=True)
             groups_removed = sum(_remove_if_empty(group) for group in {p.parent.parent for p, _ in doomed})
-        return PruneReport(files=len(doomed), bytes=sum(size for _, size in doomed), groups_removed=groups_removed)
+            for store in doomed_stores:  # a run reading it keeps its open shards until it ends (POSIX unlink)
+                shutil.rmtree(store.path, ignore_errors=True)
+        return PruneReport(files=len(doomed) + sum(s.files for s in doomed_stores),
+                           bytes=sum(size for _, size in doomed) + sum(s.bytes for s in doomed_stores),
+                           groups_removed=groups_removed, stores_removed=len(doomed_stores))
 
 
 def _remove_if_empty(group: Path) -> bool:

@@ -136,6 +136,11 @@ def ensure_store(root: str | os.PathLike, ids: Sequence[str], read: Callable[[st
             store, reason = None, "it holds other rows"
         if store is None:
             store = build_store(root, ids, read, dtype, shard_bytes=shard_bytes)
+        else:  # used now: `vpbench cache prune` deletes stores least recently used first
+            try:
+                os.utime(root / INDEX_FILE)
+            except OSError:  # a read-only cache
+                pass
         return store, reason
 
 
