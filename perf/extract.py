@@ -7,7 +7,8 @@ cameras write):
 * sampling cost per decoder: 16 frames at 288 px from a 10 s and from a 3 min clip
   (``decode_views``) against decoding every frame of the clip with FFmpeg (PyAV) on one thread;
 * per decoder (decord, torchcodec side by side) on a Base-sized encoder (random weights):
-  decode-only clips/s (the extractor's DataLoader with ``--workers`` processes), encode-only
+  decode-only clips/s (the extractor's DataLoader with ``--workers`` processes, at the priority
+  the extractor gives them: nice 10 beside a CPU encoder, ``worker_nice``), encode-only
   clips/s (pre-decoded clips, the extractor's batch shape, on the CPU threads the extractor gives
   the encoder beside those workers: the same threads as end to end), and end-to-end
   ``extract_features`` (decode, encode, cache writes) on a fresh cache.
@@ -48,7 +49,7 @@ import torch
 from vpbench.features import FeatureCache, WorkItem, extract_features
 from vpbench.features.encode import ClipEncoder
 from vpbench.features.extract import encoder_cpu_threads
-from vpbench.features.loader import DecodeDataset, make_loader
+from vpbench.features.loader import DecodeDataset, make_loader, worker_nice
 from vpbench.video import SamplingSpec, decode_views
 
 
@@ -108,12 +109,15 @@ def sampling_vs_full_decode(work: Path, gop: int, size: tuple[int, int], decoder
                   f"{full:.3f} s | sample/full: {sample / full:.2f}")
 
 
-def decode_only(items, spec, workers: int, decoder: str) -> tuple[float, float]:
-    """Clips/s of the extractor's decoding loader alone: over the whole run (worker start-up
-    included), and in steady state (from the first decoded clip to the last, the clips after the first)."""
+def decode_only(items, spec, workers: int, decoder: str, device: str) -> tuple[float, float]:
+    """Clips/s of the extractor's decoding loader alone (its workers at the priority the extractor
+    gives them beside an encoder on ``device``): over the whole run (worker start-up included), and
+    in steady state (from the first decoded clip to the last, the clips after the first)."""
     start = time.perf_counter()
     clips, first = 0, None
-    for sample in make_loader(DecodeDataset(items, spec, 120.0, decoder), workers, runs_per_worker=True):
+    loader = make_loader(DecodeDataset(items, spec, 120.0, decoder), workers, runs_per_worker=True,
+                         nice=worker_nice(device))
+    for sample in loader:
         clips += 0 if sample.views is None else sample.views.shape[0]
         if first is None:
             first = (time.perf_counter(), clips)
@@ -207,7 +211,7 @@ def main() -> None:
     views = torch.cat([torch.from_numpy(decode_views(item.path, spec)[0]) for item in items])
     encode_only(encoder, views[: args.batch_size], args.batch_size, threads, args.device)  # warm-up
     for decoder in sorted(decoders, reverse=True):  # warm-up: start the fork server (torchcodec's preload first)
-        decode_only(items[: args.workers], spec, args.workers, decoder)
+        decode_only(items[: args.workers], spec, args.workers, decoder, args.device)
 
     stages = ("decode", "encode", "end_to_end")
     rounds: dict[str, dict[str, list]] = {d: {name: [] for name in ("decode", "decode_whole", "encode", "end_to_end",
@@ -219,7 +223,7 @@ def main() -> None:
             stats = rounds[decoder]
             for stage in order.sample(stages, len(stages)):
                 if stage == "decode":
-                    whole, steady = decode_only(items, spec, args.workers, decoder)
+                    whole, steady = decode_only(items, spec, args.workers, decoder, args.device)
                     stats["decode_whole"].append(whole)
                     stats["decode"].append(steady)
                 elif stage == "encode":

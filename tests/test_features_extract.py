@@ -482,3 +482,20 @@ def test_an_entry_is_written_without_a_named_temp_file(tmp_path, monkeypatch):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_decoding_workers_beside_a_cpu_encoder_run_at_a_lower_priority():
+    """The encoder is the critical path on a CPU: its decoding workers run niced (vpbench.features.loader.worker_nice)
+    so that their helper threads do not preempt it; beside a GPU they keep the caller's priority."""
+    import os
+
+    import torch
+    from worker_probes import NicenessDataset
+
+    from vpbench.features.loader import WORKER_NICE, make_loader, worker_nice
+
+    assert worker_nice(torch.device("cpu")) == WORKER_NICE == worker_nice("cpu")
+    assert worker_nice(torch.device("cuda", 0)) == 0 == worker_nice("cuda")
+    base = os.nice(0)
+    assert list(make_loader(NicenessDataset(3), 1, nice=WORKER_NICE)) == [min(19, base + WORKER_NICE)] * 3
+    assert list(make_loader(NicenessDataset(3), 1)) == [base] * 3

@@ -33,7 +33,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.features import distributed
 from vpbench.features.encode import ClipEncoder
-from vpbench.features.loader import DecodeDataset, Decoded, make_loader
+from vpbench.features.loader import DecodeDataset, Decoded, make_loader, worker_nice
 from vpbench.families import train_views
 from vpbench.video.readers import DEFAULT_DECODER
 
@@ -96,7 +96,8 @@ class StreamingViews:
         clips = [item for items, views in self._planned for item in self._items(items, views)]
         depth = 2 * max((len(items) for items, _ in self._planned), default=1)
         self._decoded = Prefetch(make_loader(DecodeDataset(clips, self.spec, self.timeout_s, self.decoder),
-                                             min(self.workers, len(clips))), depth) if clips else None
+                                             min(self.workers, len(clips)), nice=worker_nice(self.encoder.device)),
+                                 depth) if clips else None
 
     def __call__(self, indices: Sequence[int], views: Sequence[int]):
         import torch
@@ -226,7 +227,8 @@ def predict(probe_spec: Any, head: Any, samples: Sequence[Any], spec: Any, encod
         rows.update({position: row for (position, _), row in zip(pending, scores)})
         pending.clear()
 
-    loader = make_loader(DecodeDataset(items, spec, timeout_s, decoder), min(workers, len(items)))
+    loader = make_loader(DecodeDataset(items, spec, timeout_s, decoder), min(workers, len(items)),
+                         nice=worker_nice(encoder.device))
     decoded = Prefetch(loader, 2 * max(1, batch_size // spec.num_views))  # about two encoder batches ahead
     for position, item in zip(mine, items):
         result = decoded.get()

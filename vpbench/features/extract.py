@@ -37,7 +37,7 @@ from vpbench.features.cache import CacheEntryError, CacheWriter, FeatureCache, r
 from vpbench.features.encode import ClipEncoder, decode_spec
 from vpbench.features.items import WorkItem, check_unique
 from vpbench.features.keys import FeatureSettings, Identity, item_key, model_fingerprint, video_identity
-from vpbench.features.loader import DecodeDataset, Decoded, make_loader
+from vpbench.features.loader import DecodeDataset, Decoded, make_loader, worker_nice
 from vpbench.video import SamplingSpec, VideoDecodeFailure
 from vpbench.video import decoder_versions
 from vpbench.video.readers import DEFAULT_DECODER, MISSING, check_decoder
@@ -222,7 +222,8 @@ def extract_features(
     if misses:
         workers = min(workers, len(misses))
         with _cpu_threads(encoder_cpu_threads(workers), encoder.device):
-            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s, decoder), workers, runs_per_worker=True))
+            run.execute(make_loader(DecodeDataset(misses, spec, timeout_s, decoder), workers, runs_per_worker=True,
+                                    nice=worker_nice(encoder.device)))
 
     timings = {"setup_s": setup_s, **run.report(), "wall_s": time.perf_counter() - started}
     gathered = distributed.all_gather(
