@@ -117,8 +117,9 @@ def worker_nice(device: Any) -> int:
     """How much lower than the caller decoding workers run, for an encoder on ``device``.
 
     On a CPU the encoder's threads are the pipeline's critical path, and at equal priority the
-    scheduler preempts them whenever a worker's helper threads (its result queue's feeder, its
-    lifeline) wake on their core. Measured with ``perf/extract.py``'s Base configuration on the
+    scheduler preempts them for the pipeline's other threads (likely the workers' result-queue
+    feeder and lifeline threads; encoding beside a plain decode loop in another process is not
+    slowed). Measured with ``perf/extract.py``'s Base configuration on the
     2-core machine (1 worker + 1 encoder thread, 24 clips): 950-1,190 involuntary context
     switches of the encoder's process per extraction against about 40 when it encodes alone, and
     each clip encoded 5-9% slower inside the pipeline than alone; with the workers at nice 10,
