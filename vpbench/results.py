@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from vpbench.atomic import atomic_write_json
 from vpbench.errors import VpbenchError
@@ -90,14 +90,24 @@ def result_filename(result: dict[str, Any]) -> str:
     unsafe characters replaced: a ``--limit`` run on a subset, or a run given an option that makes it
     another experiment (``+prompts-<digest>``, ``+lm-<digest>``...: the fingerprint's ``chosen``,
     :data:`vpbench.families.common.CHOSEN_OPTIONS`), never overwrites the result of the default run."""
-    variant = (result.get("protocol") or {}).get("variant")
     fingerprint = result.get("fingerprint") or {}
-    limit = fingerprint.get("limit")
-    task_part = result["task"] + (f"@{variant}" if variant else "") + (f"+limit{limit}" if limit else "")
-    task_part += "".join(f"+{choice}" for choice in fingerprint.get("chosen", []))
+    task_part = run_label(result["task"], (result.get("protocol") or {}).get("variant"), fingerprint.get("limit"),
+                          fingerprint.get("chosen", []))
     parts = [task_part, result["model"].get("name", "model"),
              result["adapter"].get("variant", "default"), f"seed{result['seed']}"]
-    return "__".join(re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(p)) for p in parts) + ".json"
+    return "__".join(safe_name(p) for p in parts) + ".json"
+
+
+def run_label(task: str, variant: str | None, limit: int | None, chosen: Sequence[str]) -> str:
+    """``<task>[@<protocol variant>][+limit<N>][+<choice>...]``: the part of a run's file names (result
+    JSON and prediction files alike) that sets it apart from the task's default run."""
+    return (task + (f"@{variant}" if variant else "") + (f"+limit{limit}" if limit else "")
+            + "".join(f"+{choice}" for choice in chosen))
+
+
+def safe_name(text: Any) -> str:
+    """``text`` with every character a file name should not carry replaced by ``-``."""
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(text))
 
 
 def write_result(output_dir: str | Path, result: dict[str, Any]) -> Path:

@@ -43,7 +43,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +55,7 @@ from vpbench.datasets import DatasetSplit, Sample, read_split
 from vpbench.errors import RegistryError, VpbenchError
 from vpbench.families import RunContext
 from vpbench.registry import TaskConfig
-from vpbench.results import RunRecord
+from vpbench.results import RunRecord, run_label, safe_name
 from vpbench.video.readers import DEFAULT_DECODER
 
 SPLIT_ROLES = ("train", "eval")
@@ -394,10 +393,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(int(seed) % (2 ** 32))
 
 
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@+-]+", "-", str(text))
-
-
 CHOSEN_OPTIONS = ("prompts", "lm", "eval_split", "text_tower")
 """``--option`` keys that make a run another experiment than the task's default run (each records a
 deviation where a family uses it): such a run's files are named apart from the default run's."""
@@ -418,8 +413,7 @@ def output_path(task: TaskConfig, context: RunContext, suffix: str, *, variant: 
     (``results.result_filename``), and one run never overwrites the files another result points to.
     """
     model = Path(context.model).stem if Path(context.model).suffix else context.model
-    name = task.name + (f"@{task.variant}" if task.variant else "") + (f"+limit{context.limit}" if context.limit else "")
-    name += "".join(f"+{choice}" for choice in chosen_options(context))
+    name = run_label(task.name, task.variant, context.limit, chosen_options(context))
     parts = (name, model, *([variant] if variant else []), f"seed{context.seed}")
     return Path(context.output_dir) / f"{'__'.join(safe_name(part) for part in parts)}.{suffix}"
 

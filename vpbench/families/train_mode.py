@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vpbench.errors import VpbenchError
+from vpbench.errors import RegistryError, VpbenchError
 from vpbench.registry import TaskConfig
 
 MODES = ("cached", "streaming")
 DEFAULT_BUDGET = 500 * 10 ** 9
 """500 GB: a cache a workstation disk holds; above it a run streams unless told otherwise."""
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
 @dataclass(frozen=True)
@@ -62,23 +61,6 @@ class CacheEstimate:
                 "readable": format_bytes(self.bytes)}
 
 
-def view_shape(layout: str, grid: tuple[int, int, int], dim: int) -> tuple[int, ...]:
-    """The shape of one cached view for ``layout`` (:mod:`vpbench.features.encode`) and a token grid."""
-    steps, rows, cols = grid
-    shapes = {"tokens": (steps * rows * cols, dim), "frame_pooled": (steps, dim), "global": (dim,),
-              "embedding": (dim,)}
-    if layout not in shapes:
-        raise VpbenchError(f"features.layout {layout!r}: no size estimate for it (known: {', '.join(shapes)})")
-    return shapes[layout]
-
-
-def card_geometry(card: Any, task: TaskConfig) -> tuple[tuple[int, int, int], int]:
-    """(token grid (T', H', W'), D) an encoder card gives for the task's clips."""
-    from vpbench.families.common import sampling_spec
-
-    return card.token_grid(*card.preprocessing.input_shape(sampling_spec(task, views=False))), card.embed_dim
-
-
 def zoo_card(name: str) -> Any | None:
     """The card geometry of a known VideoPrism name, without loading its weights (None for anything else)."""
     from vpbench.models.encoder import EncoderCard
@@ -95,16 +77,16 @@ def zoo_card(name: str) -> Any | None:
 def estimate_cache(task: TaskConfig, items: Mapping[str, int], card: Any) -> CacheEstimate:
     """The cache a cached run of ``task`` needs: ``items`` per split role (``train``, ``eval``)."""
     from vpbench.families import train_views
+    from vpbench.families.common import sampling_spec
+    from vpbench.features.layouts import view_bytes, view_shape
 
     layout = task.features.get("layout", "tokens")
     dtype = task.features.get("dtype", "float32")
-    if dtype not in DTYPE_BYTES:
-        raise VpbenchError(f"{task.source}: features.dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
-    grid, dim = card_geometry(card, task)
-    shape = view_shape(layout, grid, dim)
-    per_view = DTYPE_BYTES[dtype]
-    for size in shape:
-        per_view *= size
+    grid = card.token_grid(*card.preprocessing.input_shape(sampling_spec(task, views=False)))
+    try:
+        shape, per_view = view_shape(layout, grid, card.embed_dim), view_bytes(layout, dtype, grid, card.embed_dim)
+    except RegistryError as error:
+        raise RegistryError(f"{task.source}: {error}") from None
     views = {"train": max(train_views.view_count(task), 1),
              "eval": int(task.sampling["temporal_views"]) * int(task.sampling["spatial_views"])}
     splits = tuple(SplitEstimate(role, int(items[role]), views[role], per_view) for role in ("train", "eval")
